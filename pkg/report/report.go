@@ -6,7 +6,11 @@
 package report
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -124,7 +128,142 @@ type Tool struct {
 
 // Summary counts findings by status and names the worst domain status.
 type Summary struct {
-	Worst  Status         `json:"worst"`
+	// Worst is the worst of pass, info, warn and fail among the findings
+	// ("pass" when there are none). Error findings never raise it: they are
+	// counted in Errors instead.
+	Worst Status `json:"worst"`
+	// Counts has one entry for each of the five statuses, zero included, so
+	// consumers can index it without checking for presence.
 	Counts map[Status]int `json:"counts"`
-	Errors int            `json:"errors"`
+	// Errors is the number of findings whose check could not run.
+	Errors int `json:"errors"`
+}
+
+// statuses lists every status in display order: worst domain status first,
+// "could not check" last.
+var statuses = []Status{StatusFail, StatusWarn, StatusInfo, StatusPass, StatusError}
+
+// New starts an empty report for domain; the caller fills in Tool.Version,
+// Profile, DNS and the duration, adds findings and calls Finalize.
+func New(domain, mode string) *Report {
+	return &Report{
+		Schema:    Schema,
+		Tool:      Tool{Name: "mfcheck"},
+		Domain:    domain,
+		Mode:      mode,
+		StartedAt: time.Now(),
+		Findings:  []Finding{},
+	}
+}
+
+// Add appends findings. It does not sort: checks run concurrently and add in
+// whatever order they finish, and Finalize puts the result in order once.
+// Add is not safe for concurrent use; collect per check and add from one
+// goroutine.
+func (r *Report) Add(f ...Finding) {
+	r.Findings = append(r.Findings, f...)
+}
+
+// Finalize sorts the findings into display order and recomputes the Summary.
+// It is idempotent, and the renderers apply it to a copy, so calling it is
+// only needed when the Report itself is inspected (exit code, tests).
+//
+// Order: by area (see areaRank), then worst first, then ID, then subject;
+// findings equal in all of these keep the order they were added in.
+// Inside an area, error sorts before fail: a check that could not run is
+// something the reader must act on (re-run, fix reachability) before the
+// rest of that area can be trusted, so it leads the area.
+func (r *Report) Finalize() {
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	slices.SortStableFunc(r.Findings, compareFindings)
+
+	s := Summary{Worst: StatusPass, Counts: make(map[Status]int, len(statuses))}
+	for _, st := range statuses {
+		s.Counts[st] = 0
+	}
+	for _, f := range r.Findings {
+		if _, known := s.Counts[f.Status]; known {
+			// An unknown status is a bug in a check (Validate reports
+			// it); counting it would add a member the schema forbids.
+			s.Counts[f.Status]++
+		}
+		if f.Status == StatusError {
+			s.Errors++
+		}
+		if f.Status.AtLeast(s.Worst) {
+			s.Worst = f.Status
+		}
+	}
+	r.Summary = s
+}
+
+// areaOrder is the reading order of a cutover: where mail goes (mx), who may
+// send it (spf), the published policies, transport security, the gateway's
+// allow list, then the live tests. Areas not listed follow alphabetically.
+var areaOrder = []string{
+	"mx", "spf", "dmarc", "mtasts", "tlsrpt", "dkim",
+	"tls", "allowlist", "send", "bypass", "trace",
+}
+
+// areaRank gives known areas their position in areaOrder and every other
+// area the same rank after them (ties are then broken by name).
+func areaRank(area string) int {
+	if i := slices.Index(areaOrder, area); i >= 0 {
+		return i
+	}
+	return len(areaOrder)
+}
+
+// displayRank orders statuses inside an area: error, fail, warn, info, pass,
+// and anything unknown last.
+func displayRank(s Status) int {
+	if i := slices.Index(statuses, s); i >= 0 {
+		if s == StatusError {
+			return -1
+		}
+		return i
+	}
+	return len(statuses)
+}
+
+func compareFindings(a, b Finding) int {
+	aa, ba := a.Area(), b.Area()
+	return cmp.Or(
+		cmp.Compare(areaRank(aa), areaRank(ba)),
+		strings.Compare(aa, ba),
+		cmp.Compare(displayRank(a.Status), displayRank(b.Status)),
+		strings.Compare(a.ID, b.ID),
+		strings.Compare(a.Subject, b.Subject),
+	)
+}
+
+// finalized returns a copy of r with its own, sorted findings slice and a
+// fresh Summary, so renderers never reorder or rewrite the caller's report.
+func (r *Report) finalized() *Report {
+	c := *r
+	c.Findings = slices.Clone(r.Findings)
+	c.Finalize()
+	return &c
+}
+
+// idPattern is the shape of a finding ID, the same pattern as in
+// docs/report.schema.json: lower-case dotted words, at least two.
+var idPattern = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)+$`)
+
+// Validate reports findings that would break the JSON contract: an ID that is
+// not dotted lower case, or an unknown status. Checks' tests call it so a
+// typo fails there rather than in a consumer of the JSON.
+func (r *Report) Validate() error {
+	var errs []error
+	for i, f := range r.Findings {
+		if !idPattern.MatchString(f.ID) {
+			errs = append(errs, fmt.Errorf("finding %d: id %q is not dotted lower case (e.g. \"spf.lookup-limit\")", i, f.ID))
+		}
+		if !f.Status.Valid() {
+			errs = append(errs, fmt.Errorf("finding %d (%s): unknown status %q", i, f.ID, f.Status))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -66,6 +66,9 @@ type Answer struct {
 	// Server is the server that gave the (last) answer, host:port.
 	Server string
 	RTT    time.Duration
+
+	// needsChase marks a chain whose end the server did not resolve.
+	needsChase bool
 }
 
 // Exists reports whether the name exists (it has records of some type).
