@@ -157,7 +157,8 @@ func analyzeMX(ctx context.Context, r Resolver, domain string, opt Options, res 
 		if !ok {
 			continue
 		}
-		res.Hosts = append(res.Hosts, Host{Preference: mx.Preference, Name: strings.ToLower(mx.Mx)})
+		name := strings.ToLower(dns.Fqdn(mx.Mx)) // an empty target is the root, "."
+		res.Hosts = append(res.Hosts, Host{Preference: mx.Preference, Name: name})
 	}
 	sort.SliceStable(res.Hosts, func(i, j int) bool {
 		if res.Hosts[i].Preference != res.Hosts[j].Preference {

@@ -60,6 +60,9 @@ func Parse(data []byte, source string) ([]*Profile, error) {
 	var out []*Profile
 	firstLine := map[string]int{}
 	for _, d := range w.drafts {
+		if len(w.errs) > maxErrors {
+			break
+		}
 		p, errs := build(d, source)
 		if len(errs) > 0 {
 			w.errs = append(w.errs, errs...)
@@ -137,6 +140,9 @@ type walker struct {
 }
 
 func (w *walker) errf(line int, profile, field, format string, args ...any) {
+	if len(w.errs) > maxErrors {
+		return // Parse reports "too many errors" instead
+	}
 	w.errs = append(w.errs, &Error{Source: w.src, Line: line, Profile: profile, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -152,6 +158,7 @@ func (w *walker) resolve(n *yaml.Node) *yaml.Node {
 func (w *walker) exhausted() bool {
 	if w.nodes > maxNodes && !w.over {
 		w.over = true // report once; every loop then stops
+		w.errs = w.errs[:min(len(w.errs), maxErrors)] // keep room for this one
 		w.errf(0, "", "", "too many values (more than %d, counting YAML aliases each time they are used)", maxNodes)
 	}
 	return w.over

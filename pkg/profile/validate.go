@@ -169,6 +169,9 @@ func build(d *draft, src string) (*Profile, []error) {
 			line = d.line
 		}
 		bad[key] = true
+		if len(errs) > maxErrors {
+			return // the caller reports "too many errors"
+		}
 		errs = append(errs, &Error{Source: src, Line: line, Profile: label, Field: key, Msg: fmt.Sprintf(format, args...)})
 	}
 
