@@ -114,6 +114,11 @@ func (zi *zoneIndex) findCut(name string) string {
 	return ""
 }
 
+// apexNS returns copies of the NS set at the apex.
+func (zi *zoneIndex) apexNS() []dns.RR {
+	return copyRRs(zi.nodes[zi.origin].sets[dns.TypeNS], "")
+}
+
 // negativeSOA is the SOA for the authority section of a negative answer.
 // Its TTL is the minimum of its own TTL and its MINIMUM field, which is what
 // resolvers use as the negative caching TTL (RFC 2308 §3).
@@ -192,11 +197,9 @@ func (n *node) lookup(qname string, qtype uint16, wildcard bool) result {
 		return out
 	}
 	if qtype == dns.TypeANY {
-		var all []dns.RR
-		for _, t := range n.order {
-			all = append(all, rename(n.sets[t])...)
-		}
-		return result{kind: resAnswer, rrs: all}
+		// One RRset, not all of them (RFC 8482 §4.2), and no CNAME chase:
+		// the CNAME is an RRset like any other here (RFC 1034 §3.6.2).
+		return result{kind: resAnswer, rrs: rename(n.sets[n.order[0]])}
 	}
 	if rrs := n.sets[qtype]; len(rrs) > 0 {
 		return result{kind: resAnswer, rrs: rename(rrs)}

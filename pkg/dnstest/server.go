@@ -1,12 +1,10 @@
 package dnstest
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,32 +20,6 @@ const (
 	// long chain cannot make an answer grow without bound.
 	maxChain = 10
 )
-
-// Fault makes the server misbehave for one name, optionally only for some
-// query types. When several fields are set, Delay applies first, then Drop,
-// then Rcode, then Truncate.
-type Fault struct {
-	Delay    time.Duration // answer after this long (other queries are not held up)
-	Drop     bool          // never answer: the client sees a timeout
-	Rcode    int           // answer with this rcode and no records; 0 = no rcode fault
-	Truncate bool          // over UDP answer TC=1 with empty sections; over TCP answer normally
-	Types    []uint16      // only for these query types; empty = every type
-}
-
-// Query is one entry of the query log.
-type Query struct {
-	Name      string // the question name, canonical (lower-case, absolute)
-	Type      uint16
-	Proto     string // "udp" or "tcp"
-	RD        bool   // recursion desired, as sent
-	DO        bool   // DNSSEC OK bit of the OPT record
-	EDNS      bool   // the query carried an OPT record
-	Rcode     int    // rcode of the reply (when Dropped, what it would have been)
-	Answers   int    // records in the answer section of the reply
-	Truncated bool   // the reply had TC=1
-	Dropped   bool   // no reply was sent (Drop fault, or the server closed while delaying)
-	At        time.Time
-}
 
 // Server is an authoritative DNS server for a set of zones. It is a
 // dns.Handler, so it can also be called directly without any socket. The
@@ -114,8 +86,8 @@ func (s *Server) AddZone(z *Zone) error {
 
 // zoneFor picks the served zone whose origin is the longest suffix of name.
 // A DS query for the apex of a served zone is answered from the parent zone
-// when that is served too, because DS records belong to the parent side of
-// the cut (RFC 4035 §3.1.4.1); NSD does the same.
+// when that is served too and delegates the name, because DS records belong
+// to the parent side of the cut (RFC 4035 §3.1.4.1); NSD does the same.
 func (s *Server) zoneFor(name string, qtype uint16) *zoneIndex {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -136,286 +108,12 @@ func (s *Server) zoneFor(name string, qtype uint16) *zoneIndex {
 			}
 			continue // look for the parent
 		}
-		return zi
+		if n := zi.nodes[name]; n != nil && len(n.sets[dns.TypeNS]) > 0 {
+			return zi
+		}
+		return best
 	}
 	return best
-}
-
-// SetFault installs a fault for queries whose question name is name (case
-// insensitive, trailing dot optional; names below it are not affected).
-// Faults with different Types coexist; a fault whose Types list the query
-// type wins over one with empty Types. Setting a fault with the same Types
-// as an existing one replaces it.
-func (s *Server) SetFault(name string, f Fault) {
-	s.init()
-	key := dns.CanonicalName(name)
-	f.Types = slices.Clone(f.Types)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := s.faults[key]
-	for i := range list {
-		if sameTypes(list[i].Types, f.Types) {
-			list[i] = f
-			return
-		}
-	}
-	s.faults[key] = append(list, f)
-}
-
-func sameTypes(a, b []uint16) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
-}
-
-// ClearFault removes the faults of one name.
-func (s *Server) ClearFault(name string) {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.faults, dns.CanonicalName(name))
-}
-
-// ClearFaults removes every fault. The global delay of SetDelay stays.
-func (s *Server) ClearFaults() {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.faults)
-}
-
-// SetDelay delays every answer by d (added to any Fault.Delay), e.g. to
-// give benchmarks a realistic round-trip time. 0 removes it.
-func (s *Server) SetDelay(d time.Duration) {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
-
-func (s *Server) faultFor(name string, qtype uint16) (f Fault, delay time.Duration) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var catchAll *Fault
-	for i, cand := range s.faults[name] {
-		if len(cand.Types) == 0 {
-			if catchAll == nil {
-				catchAll = &s.faults[name][i]
-			}
-			continue
-		}
-		if slices.Contains(cand.Types, qtype) {
-			return cand, s.delay
-		}
-	}
-	if catchAll != nil {
-		return *catchAll, s.delay
-	}
-	return Fault{}, s.delay
-}
-
-// Log returns a copy of the query log, in arrival order. The outcome fields
-// of a query still being answered (a delayed one) are zero.
-func (s *Server) Log() []Query {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	out := make([]Query, len(s.log))
-	for i, q := range s.log {
-		out[i] = *q
-	}
-	return out
-}
-
-// ResetLog empties the query log.
-func (s *Server) ResetLog() {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	s.log = nil
-}
-
-// Count reports how many queries for name (case insensitive, trailing dot
-// optional) and qtype arrived, over any transport.
-func (s *Server) Count(name string, qtype uint16) int {
-	name = dns.CanonicalName(name)
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	n := 0
-	for _, q := range s.log {
-		if q.Name == name && q.Type == qtype {
-			n++
-		}
-	}
-	return n
-}
-
-func (s *Server) logArrival(q *Query) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	s.log = append(s.log, q)
-}
-
-func (s *Server) logOutcome(q *Query, m *dns.Msg, dropped bool) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	q.Dropped = dropped
-	if m != nil {
-		q.Rcode = m.Rcode
-		q.Answers = len(m.Answer)
-		q.Truncated = m.Truncated
-	}
-}
-
-// Start listens on addr over both UDP and TCP, on the same port, and
-// returns once both listeners serve. addr must be a loopback address; with
-// port 0 ("127.0.0.1:0") a port free for both transports is picked.
-func (s *Server) Start(addr string) error {
-	s.init()
-	s.life.Lock()
-	defer s.life.Unlock()
-	switch {
-	case s.closed:
-		return errors.New("dnstest: server is closed")
-	case s.started:
-		return errors.New("dnstest: server already started")
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("dnstest: %w", err)
-	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	// This package exists for hermetic tests: never serve beyond loopback.
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("dnstest: %q is not a loopback address", host)
-	}
-	pc, ln, err := listenPair(host, port)
-	if err != nil {
-		return err
-	}
-
-	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
-	errc := make(chan error, 2)
-	udp := &dns.Server{
-		PacketConn:        pc,
-		Handler:           s,
-		UDPSize:           dns.MaxMsgSize, // read any query, however large
-		MsgAcceptFunc:     acceptQueries,
-		NotifyStartedFunc: func() { close(udpUp) },
-	}
-	tcp := &dns.Server{
-		Listener:          ln,
-		Handler:           s,
-		MsgAcceptFunc:     acceptQueries,
-		NotifyStartedFunc: func() { close(tcpUp) },
-	}
-	for _, srv := range []*dns.Server{udp, tcp} {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			errc <- srv.ActivateAndServe()
-		}()
-	}
-	for pending := 2; pending > 0; {
-		select {
-		case <-udpUp:
-			udpUp, pending = nil, pending-1
-		case <-tcpUp:
-			tcpUp, pending = nil, pending-1
-		case err := <-errc:
-			// One side failed before serving: closing both sockets makes the
-			// other one return too.
-			pc.Close()
-			ln.Close()
-			s.wg.Wait()
-			return fmt.Errorf("dnstest: serve %s: %w", addr, err)
-		}
-	}
-	s.started = true
-	s.servers = []*dns.Server{udp, tcp}
-	s.addr = pc.LocalAddr().String()
-	return nil
-}
-
-// listenPair binds UDP and TCP on the same host and port. For port 0 the
-// kernel picks a free UDP port, which may be taken for TCP: retry a few
-// times with another one.
-func listenPair(host, port string) (net.PacketConn, net.Listener, error) {
-	if port != "0" {
-		addr := net.JoinHostPort(host, port)
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dnstest: %w", err)
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			pc.Close()
-			return nil, nil, fmt.Errorf("dnstest: %w", err)
-		}
-		return pc, ln, nil
-	}
-	var lastErr error
-	for range 10 {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, nil, fmt.Errorf("dnstest: %w", err)
-		}
-		p := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		lastErr = err
-	}
-	return nil, nil, fmt.Errorf("dnstest: no port free for both UDP and TCP: %w", lastErr)
-}
-
-// acceptQueries replaces miekg's default filter, which answers FORMERR or
-// NOTIMP itself: letting every query reach ServeDNS puts it in the query
-// log. Responses (QR=1) are still ignored, so two servers cannot loop.
-func acceptQueries(dh dns.Header) dns.MsgAcceptAction {
-	const qr = 1 << 15
-	if dh.Bits&qr != 0 {
-		return dns.MsgIgnore
-	}
-	return dns.MsgAccept
-}
-
-// Addr returns the address the server listens on, e.g. "127.0.0.1:40123",
-// or "" before Start.
-func (s *Server) Addr() string {
-	s.life.Lock()
-	defer s.life.Unlock()
-	return s.addr
-}
-
-// Close stops the listeners and waits until they and every query in flight
-// are done; a delayed answer is abandoned. It may be called more than once,
-// and on a server that never started.
-func (s *Server) Close() error {
-	s.init()
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	close(s.closing)
-	if !s.started {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var errs []error
-	for _, srv := range s.servers {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.wg.Wait()
-	return errors.Join(errs...)
 }
 
 // ServeDNS answers one query. It implements dns.Handler.
@@ -465,9 +163,17 @@ func (s *Server) respond(r *dns.Msg, proto string) (*dns.Msg, time.Duration) {
 		return nil, 0 // never answer a response
 	}
 	m := reply(r)
-	if r.Opcode != dns.OpcodeQuery {
-		// We do no NOTIFY, UPDATE or IQUERY (RFC 1035 §4.1.1, RFC 3425).
-		m.Rcode = dns.RcodeNotImplemented
+	switch r.Opcode {
+	case dns.OpcodeQuery:
+	case dns.OpcodeNotify:
+		// NSD refuses a NOTIFY from a peer it is not told to accept; we
+		// accept none (RFC 1996 §3.10 lets a server ignore them).
+		m.Question, m.Rcode = nil, dns.RcodeRefused
+		return m, 0
+	default:
+		// No UPDATE, IQUERY or STATUS (RFC 1035 §4.1.1, RFC 3425). Like
+		// NSD, error replies carry no question.
+		m.Question, m.Rcode = nil, dns.RcodeNotImplemented
 		return m, 0
 	}
 	opts := 0
@@ -479,7 +185,10 @@ func (s *Server) respond(r *dns.Msg, proto string) (*dns.Msg, time.Duration) {
 	if len(r.Question) != 1 || opts > 1 {
 		// RFC 6891 §6.1.1: more than one OPT is a FORMERR; so is anything
 		// but exactly one question, which is all that DNS servers support.
-		m.Rcode = dns.RcodeFormatError
+		// NSD replies with a bare header (and RD cleared for several
+		// questions).
+		m.Question, m.Rcode = nil, dns.RcodeFormatError
+		m.RecursionDesired = m.RecursionDesired && len(r.Question) < 2
 		return m, 0
 	}
 	ropt := r.IsEdns0()
@@ -518,31 +227,158 @@ func (s *Server) respond(r *dns.Msg, proto string) (*dns.Msg, time.Duration) {
 		return m, delay
 	}
 
-	s.answer(m, question)
+	if question.Qtype == dns.TypeAXFR && proto == "udp" {
+		m.Rcode = dns.RcodeNotImplemented // AXFR needs TCP; NSD says NOTIMP
+		return m, delay
+	}
+	optionalNS := s.answer(m, question)
+	if question.Qclass == dns.ClassANY && m.Rcode == dns.RcodeSuccess {
+		// A server cannot know that it holds every class, so answers to
+		// QCLASS=ANY are not authoritative (RFC 1035 §3.7.1 implies it;
+		// NSD does it), and NSD adds nothing to them.
+		m.Authoritative = false
+		m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeOPT })
+		if optionalNS {
+			m.Ns, optionalNS = nil, false
+		}
+	}
+	// NSD writes the additional section as all A RRsets, then all AAAA,
+	// then the rest; the order matters when it does not all fit.
+	slices.SortStableFunc(m.Extra, func(a, b dns.RR) int { return extraRank(a) - extraRank(b) })
 
 	if proto == "udp" {
 		// RFC 1035 §4.2.1 and RFC 6891 §6.2.5: a UDP reply must fit the
 		// requester's buffer, 512 octets without EDNS and at least 512
 		// with it. Like NSD, we also never send more than our own
-		// advertised size; Truncate drops what does not fit and sets TC.
+		// advertised size.
 		limit := dns.MinMsgSize
 		if ropt != nil {
 			limit = min(max(int(ropt.UDPSize()), dns.MinMsgSize), ednsSize)
 		}
-		m.Truncate(limit)
+		fitUDP(m, limit, optionalNS)
 	}
 	return m, delay
 }
 
+func extraRank(rr dns.RR) int {
+	switch rr.Header().Rrtype {
+	case dns.TypeA:
+		return 0
+	case dns.TypeAAAA:
+		return 1
+	case dns.TypeOPT:
+		return 3
+	}
+	return 2
+}
+
+// fitUDP makes m fit in limit octets the way NSD does, RRset by RRset,
+// section by section. RFC 2181 §9: TC means that required data did not
+// fit. The answer, and the authority of negative answers and referrals, are
+// required: the first of their RRsets that does not fit is left out with
+// all that follows, and TC is set. The authority NS set of a positive
+// answer (optionalNS) and the additional section are optional: an RRset
+// that does not fit is left out without TC, and the next sections are not
+// tried.
+func fitUDP(m *dns.Msg, limit int, optionalNS bool) {
+	if m.Len() <= limit {
+		return
+	}
+	answer, ns, extra := m.Answer, m.Ns, m.Extra
+	var opt []dns.RR
+	extra = slices.DeleteFunc(slices.Clone(extra), func(rr dns.RR) bool {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opt = append(opt, rr)
+			return true
+		}
+		return false
+	})
+	m.Answer, m.Ns, m.Extra = nil, nil, opt
+
+	// tryAdd appends one RRset to a section, or leaves the section as it
+	// was when the message would then exceed limit.
+	tryAdd := func(section *[]dns.RR, rrset []dns.RR) bool {
+		before := len(*section)
+		*section = append(*section, rrset...)
+		if m.Len() <= limit {
+			return true
+		}
+		*section = (*section)[:before]
+		return false
+	}
+	required := func(section *[]dns.RR, rrs []dns.RR) bool {
+		for _, set := range rrsets(rrs) {
+			if !tryAdd(section, set) {
+				m.Truncated = true
+				return false
+			}
+		}
+		return true
+	}
+	if !required(&m.Answer, answer) {
+		return
+	}
+	optional := [][]dns.RR{nil, nil, nil, nil} // authority NS, A, AAAA, other
+	if optionalNS {
+		optional[0] = ns
+	} else if !required(&m.Ns, ns) {
+		return
+	}
+	for _, rr := range extra {
+		optional[1+min(extraRank(rr), 2)] = append(optional[1+min(extraRank(rr), 2)], rr)
+	}
+	for i, rrs := range optional {
+		section := &m.Extra
+		if i == 0 {
+			section = &m.Ns
+		}
+		full := false
+		for _, set := range rrsets(rrs) {
+			if !tryAdd(section, set) {
+				full = true
+			}
+		}
+		if full {
+			break
+		}
+	}
+	// Keep OPT last, where it was.
+	slices.SortStableFunc(m.Extra, func(a, b dns.RR) int { return extraRank(a) - extraRank(b) })
+}
+
+// rrsets splits a section into runs of records with the same owner and type.
+func rrsets(rrs []dns.RR) [][]dns.RR {
+	var out [][]dns.RR
+	start := 0
+	for i := 1; i <= len(rrs); i++ {
+		if i == len(rrs) || !sameRRset(rrs[i], rrs[start]) {
+			out = append(out, rrs[start:i])
+			start = i
+		}
+	}
+	return out
+}
+
+func sameRRset(a, b dns.RR) bool {
+	return a.Header().Rrtype == b.Header().Rrtype && strings.EqualFold(a.Header().Name, b.Header().Name)
+}
+
+func hasApexNS(rrs []dns.RR, origin string) bool {
+	return slices.ContainsFunc(rrs, func(rr dns.RR) bool {
+		return rr.Header().Rrtype == dns.TypeNS && dns.CanonicalName(rr.Header().Name) == origin
+	})
+}
+
 // reply starts the reply to r: same ID, opcode and question (spelt as the
-// client spelt it), RD copied, RA never set since we do not recurse.
+// client spelt it), RD copied, RA never set since we do not recurse. CD is
+// not copied: RFC 4035 §3.1.6 asks for it, but NSD leaves it clear and we
+// follow NSD.
 func reply(r *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.Id = r.Id
 	m.Response = true
 	m.Opcode = r.Opcode
 	m.RecursionDesired = r.RecursionDesired
-	m.CheckingDisabled = r.CheckingDisabled
 	if len(r.Question) > 0 {
 		m.Question = []dns.Question{r.Question[0]}
 	}
@@ -550,22 +386,24 @@ func reply(r *dns.Msg) *dns.Msg {
 	return m
 }
 
-// answer fills m with the authoritative answer to q.
-func (s *Server) answer(m *dns.Msg, q dns.Question) {
+// answer fills m with the authoritative answer to q. optionalNS reports
+// that the authority section holds the optional apex NS set of a positive
+// answer, which fitUDP may drop without setting TC.
+func (s *Server) answer(m *dns.Msg, q dns.Question) (optionalNS bool) {
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		m.Rcode = dns.RcodeRefused // NSD refuses classes it has no zone for
-		return
+		return false
 	}
 	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
 		m.Rcode = dns.RcodeRefused // NSD without provide-xfr
-		return
+		return false
 	}
 	name := dns.CanonicalName(q.Name)
 	zi := s.zoneFor(name, q.Qtype)
 	if zi == nil {
 		// NSD answers REFUSED, without AA, for names outside its zones.
 		m.Rcode = dns.RcodeRefused
-		return
+		return false
 	}
 	m.Authoritative = true
 	res := zi.lookup(q.Name, q.Qtype)
@@ -574,17 +412,38 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 		switch res.kind {
 		case resAnswer:
 			m.Answer = append(m.Answer, res.rrs...)
-			if q.Qtype != dns.TypeANY {
-				m.Extra = appendNew(m.Extra, zi.additional(res.rrs)...)
+			m.Extra = appendNew(m.Extra, zi.additional(res.rrs)...)
+			if q.Qtype == dns.TypeANY {
+				// RFC 8482 §4.2: answer ANY with one RRset, here the first
+				// in file order, without the authority NS set; NSD does
+				// exactly this.
+				return false
 			}
-			return
+			// NSD puts the apex NS set of the answering zone in the
+			// authority section of positive answers, with its addresses in
+			// the additional section, unless the answer is that NS set or
+			// a DS set (which lives at a cut). These are optional data:
+			// fitUDP drops them before truncating.
+			if q.Qtype != dns.TypeDS && !hasApexNS(res.rrs, zi.origin) {
+				ns := zi.apexNS()
+				m.Ns = append(m.Ns, ns...)
+				m.Extra = appendNew(m.Extra, zi.additional(ns)...)
+				optionalNS = true
+			}
+			// An address already in the answer is not repeated.
+			inAnswer := make(map[string]bool, len(m.Answer))
+			for _, rr := range m.Answer {
+				inAnswer[rrKey(rr)] = true
+			}
+			m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return inAnswer[rrKey(rr)] })
+			return optionalNS
 		case resNoData:
 			m.Ns = append(m.Ns, zi.negativeSOA()) // RFC 2308 §2.2
-			return
+			return false
 		case resNXDomain:
 			m.Rcode = dns.RcodeNameError
 			m.Ns = append(m.Ns, zi.negativeSOA()) // RFC 2308 §2.1
-			return
+			return false
 		case resReferral:
 			// RFC 1034 §4.3.2 step 3b: the NS set of the cut in authority,
 			// glue in additional, and no AA since we are not authoritative
@@ -595,7 +454,7 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 			}
 			m.Ns = append(m.Ns, res.rrs...)
 			m.Extra = appendNew(m.Extra, zi.additional(res.rrs)...)
-			return
+			return false
 		case resCNAME:
 			// RFC 1034 §4.3.2 step 3a: answer with the CNAME and restart at
 			// its target, in any zone we serve. The final rcode is that of
@@ -604,12 +463,12 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 			m.Answer = append(m.Answer, cname)
 			target := dns.CanonicalName(cname.Target)
 			if visited[target] || len(visited) > maxChain {
-				return // a loop, or too long: stop with what we have
+				return false // a loop, or too long: stop with what we have
 			}
 			visited[target] = true
 			next := s.zoneFor(target, q.Qtype)
 			if next == nil {
-				return // out of our zones: the resolver takes it from here
+				return false // out of our zones: the resolver takes it from here
 			}
 			zi = next
 			res = zi.lookup(cname.Target, q.Qtype)
@@ -617,14 +476,27 @@ func (s *Server) answer(m *dns.Msg, q dns.Question) {
 	}
 }
 
-// appendNew appends the records of add not already in dst.
+// appendNew appends the records of add not already in dst. It uses a map,
+// not pairwise comparison, so a zone with thousands of MX records cannot
+// make one answer quadratic.
 func appendNew(dst []dns.RR, add ...dns.RR) []dns.RR {
+	seen := make(map[string]bool, len(dst)+len(add))
+	for _, rr := range dst {
+		seen[rrKey(rr)] = true
+	}
 	for _, rr := range add {
-		if !slices.ContainsFunc(dst, func(d dns.RR) bool { return dns.IsDuplicate(d, rr) }) {
+		if k := rrKey(rr); !seen[k] {
+			seen[k] = true
 			dst = append(dst, rr)
 		}
 	}
 	return dst
+}
+
+// rrKey identifies a record by owner (case-insensitively), type and data.
+func rrKey(rr dns.RR) string {
+	h := rr.Header()
+	return dns.CanonicalName(h.Name) + " " + strconv.Itoa(int(h.Rrtype)) + " " + strings.TrimPrefix(rr.String(), h.String())
 }
 
 // packable returns m, or a SERVFAIL if m cannot be sent: zone data the

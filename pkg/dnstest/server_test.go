@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +18,11 @@ func TestAnswers(t *testing.T) {
 	srv := startTestdata(t)
 	soa := "example.test. SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 300"
 	otherSOA := "other.test. SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 60"
+	// Positive answers carry the apex NS set and its addresses, as NSD does
+	// (A records first, then AAAA).
+	apexNS := []string{"example.test. NS ns1.example.test.", "example.test. NS ns2.example.test."}
+	glue := []string{"ns1.example.test. A 127.0.1.1", "ns2.example.test. A 127.0.1.2", "ns1.example.test. AAAA ::1"}
+	otherNS := []string{"other.test. NS ns1.example.test."}
 	tests := []struct {
 		name   string
 		qname  string
@@ -27,37 +33,39 @@ func TestAnswers(t *testing.T) {
 		ns     []string
 		extra  []string
 	}{
-		{name: "apex SOA", qname: "example.test.", qtype: dns.TypeSOA, aa: true, answer: []string{soa}},
+		{name: "apex SOA", qname: "example.test.", qtype: dns.TypeSOA, aa: true, answer: []string{soa}, ns: apexNS, extra: glue},
 		{name: "A", qname: "www.example.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"www.example.test. A 127.0.1.10"}},
+			answer: []string{"www.example.test. A 127.0.1.10"}, ns: apexNS, extra: glue},
 		{name: "case of the question kept", qname: "WWW.Example.TEST.", qtype: dns.TypeA, aa: true,
-			answer: []string{"WWW.Example.TEST. A 127.0.1.10"}},
-		{name: "ANY returns every RRset", qname: "www.example.test.", qtype: dns.TypeANY, aa: true,
-			answer: []string{"www.example.test. A 127.0.1.10", "www.example.test. AAAA ::1"}},
+			answer: []string{"WWW.Example.TEST. A 127.0.1.10"}, ns: apexNS, extra: glue},
+		{name: "ANY returns one RRset (RFC 8482)", qname: "www.example.test.", qtype: dns.TypeANY, aa: true,
+			answer: []string{"www.example.test. A 127.0.1.10"}},
+		{name: "ANY does not follow a CNAME", qname: "alias.example.test.", qtype: dns.TypeANY, aa: true,
+			answer: []string{"alias.example.test. CNAME www.example.test."}},
 		{name: "NODATA carries the SOA", qname: "www.example.test.", qtype: dns.TypeTXT, aa: true, ns: []string{soa}},
 		{name: "NXDOMAIN carries the SOA", qname: "nope.example.test.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true, ns: []string{soa}},
 		{name: "below an existing name is NXDOMAIN", qname: "x.www.example.test.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true, ns: []string{soa}},
 		{name: "empty non-terminal is NODATA", qname: "ent.example.test.", qtype: dns.TypeA, aa: true, ns: []string{soa}},
 		{name: "TXT", qname: "_dmarc.example.test.", qtype: dns.TypeTXT, aa: true,
-			answer: []string{`_dmarc.example.test. TXT "v=DMARC1; p=reject"`}},
+			answer: []string{`_dmarc.example.test. TXT "v=DMARC1; p=reject"`}, ns: apexNS, extra: glue},
 		{name: "apex NS with glue", qname: "example.test.", qtype: dns.TypeNS, aa: true,
 			answer: []string{"example.test. NS ns1.example.test.", "example.test. NS ns2.example.test."},
-			extra:  []string{"ns1.example.test. A 127.0.1.1", "ns1.example.test. AAAA ::1", "ns2.example.test. A 127.0.1.2"}},
+			extra:  []string{"ns1.example.test. A 127.0.1.1", "ns2.example.test. A 127.0.1.2", "ns1.example.test. AAAA ::1"}},
 		{name: "MX with in-zone addresses only", qname: "example.test.", qtype: dns.TypeMX, aa: true,
 			answer: []string{"example.test. MX 10 mail.example.test.", "example.test. MX 20 mail2.other.test."},
-			extra:  []string{"mail.example.test. A 127.0.1.25"}},
+			ns:     apexNS, extra: append([]string{"mail.example.test. A 127.0.1.25"}, glue...)},
 		{name: "CNAME in zone", qname: "alias.example.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"alias.example.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}},
+			answer: []string{"alias.example.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}, ns: apexNS, extra: glue},
 		{name: "CNAME chain", qname: "alias2.example.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"alias2.example.test. CNAME alias.example.test.", "alias.example.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}},
+			answer: []string{"alias2.example.test. CNAME alias.example.test.", "alias.example.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}, ns: apexNS, extra: glue},
 		{name: "CNAME asked for", qname: "alias.example.test.", qtype: dns.TypeCNAME, aa: true,
-			answer: []string{"alias.example.test. CNAME www.example.test."}},
+			answer: []string{"alias.example.test. CNAME www.example.test."}, ns: apexNS, extra: glue},
 		{name: "CNAME then NODATA", qname: "alias.example.test.", qtype: dns.TypeMX, aa: true,
 			answer: []string{"alias.example.test. CNAME www.example.test."}, ns: []string{soa}},
 		{name: "CNAME across zones", qname: "cross.example.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"cross.example.test. CNAME www.other.test.", "www.other.test. A 127.0.1.30"}},
+			answer: []string{"cross.example.test. CNAME www.other.test.", "www.other.test. A 127.0.1.30"}, ns: otherNS},
 		{name: "CNAME across zones, back", qname: "back.other.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"back.other.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}},
+			answer: []string{"back.other.test. CNAME www.example.test.", "www.example.test. A 127.0.1.10"}, ns: apexNS, extra: glue},
 		{name: "CNAME to a missing name in another zone", qname: "crossnx.example.test.", qtype: dns.TypeA,
 			rcode: dns.RcodeNameError, aa: true,
 			answer: []string{"crossnx.example.test. CNAME missing.other.test."}, ns: []string{otherSOA}},
@@ -79,9 +87,9 @@ func TestAnswers(t *testing.T) {
 		{name: "DS at the cut is the parent's", qname: "sub.example.test.", qtype: dns.TypeDS, aa: true,
 			answer: []string{"sub.example.test. DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
 		{name: "wildcard", qname: "foo.wild.example.test.", qtype: dns.TypeA, aa: true,
-			answer: []string{"foo.wild.example.test. A 127.0.1.20"}},
+			answer: []string{"foo.wild.example.test. A 127.0.1.20"}, ns: apexNS, extra: glue},
 		{name: "wildcard, deeper", qname: "a.b.wild.example.test.", qtype: dns.TypeTXT, aa: true,
-			answer: []string{`a.b.wild.example.test. TXT "wildcard"`}},
+			answer: []string{`a.b.wild.example.test. TXT "wildcard"`}, ns: apexNS, extra: glue},
 		{name: "wildcard NODATA", qname: "foo.wild.example.test.", qtype: dns.TypeMX, aa: true, ns: []string{soa}},
 		{name: "existing name beats wildcard", qname: "exact.wild.example.test.", qtype: dns.TypeTXT, aa: true, ns: []string{soa}},
 		{name: "wildcard parent is an empty non-terminal", qname: "wild.example.test.", qtype: dns.TypeA, aa: true, ns: []string{soa}},
@@ -153,13 +161,8 @@ func TestRootZone(t *testing.T) {
 // TestDSFromParent serves a parent and its child: the child answers for
 // its apex, except DS, which the parent answers (RFC 4035 §3.1.4.1).
 func TestDSFromParent(t *testing.T) {
-	child := MustParseZone(t, "sub.example.test.", `
-$TTL 300
-@   SOA ns hostmaster 1 7200 3600 1209600 300
-@   NS  ns
-ns  A   127.0.1.53
-www A   127.0.1.54
-`)
+	child, err := LoadZoneFile("testdata/child/sub.example.test.zone", "")
+	require.NoError(t, err)
 	srv := startTestdata(t, child)
 	r := exchange(t, srv, "udp", query("www.sub.example.test.", dns.TypeA, 0, false))
 	assert.True(t, r.Authoritative)
@@ -244,6 +247,24 @@ func TestTruncation(t *testing.T) {
 			assert.Greater(t, len(strings.Join(r.Answer[0].(*dns.TXT).Txt, "")), 512)
 		})
 	}
+
+	t.Run("optional sections are dropped before truncating", func(t *testing.T) {
+		r := exchange(t, srv, "udp", query("fit1.example.test.", dns.TypeTXT, 0, false))
+		assert.False(t, r.Truncated)
+		assert.Len(t, r.Answer, 1)
+		assert.Len(t, r.Ns, 2, "the authority NS set still fits")
+		assert.Equal(t, []string{"ns1.example.test. A 127.0.1.1"}, shorts(r.Extra), "and one address")
+
+		r = exchange(t, srv, "udp", query("fit2.example.test.", dns.TypeTXT, 0, false))
+		assert.False(t, r.Truncated)
+		assert.Len(t, r.Answer, 1)
+		assert.Empty(t, r.Ns)
+		assert.Empty(t, r.Extra)
+
+		r = exchange(t, srv, "tcp", query("fit2.example.test.", dns.TypeTXT, 0, false))
+		assert.Len(t, r.Ns, 2, "TCP has room for everything")
+		assert.Len(t, r.Extra, 3)
+	})
 
 	t.Run("retry over TCP gets the whole record", func(t *testing.T) {
 		srv.ResetLog()
@@ -421,16 +442,17 @@ func stripAt(q Query) Query {
 func TestMalformedQueries(t *testing.T) {
 	srv := startTestdata(t)
 	tests := []struct {
-		name  string
-		build func() *dns.Msg
-		rcode int
+		name     string
+		build    func() *dns.Msg
+		rcode    int
+		tcpRcode int // when it differs over TCP
 	}{
 		{name: "UPDATE is not implemented", rcode: dns.RcodeNotImplemented, build: func() *dns.Msg {
 			m := query("example.test.", dns.TypeSOA, 0, false)
 			m.Opcode = dns.OpcodeUpdate
 			return m
 		}},
-		{name: "NOTIFY is not implemented", rcode: dns.RcodeNotImplemented, build: func() *dns.Msg {
+		{name: "NOTIFY is refused", rcode: dns.RcodeRefused, build: func() *dns.Msg {
 			m := query("example.test.", dns.TypeSOA, 0, false)
 			m.Opcode = dns.OpcodeNotify
 			return m
@@ -455,7 +477,7 @@ func TestMalformedQueries(t *testing.T) {
 			m.Question[0].Qclass = dns.ClassCHAOS
 			return m
 		}},
-		{name: "AXFR", rcode: dns.RcodeRefused, build: func() *dns.Msg {
+		{name: "AXFR", rcode: dns.RcodeNotImplemented, tcpRcode: dns.RcodeRefused, build: func() *dns.Msg {
 			return query("example.test.", dns.TypeAXFR, 0, false)
 		}},
 	}
@@ -464,7 +486,11 @@ func TestMalformedQueries(t *testing.T) {
 			t.Run(tc.name+"/"+proto, func(t *testing.T) {
 				m := tc.build()
 				r := exchange(t, srv, proto, m)
-				assert.Equal(t, dns.RcodeToString[tc.rcode], dns.RcodeToString[r.Rcode])
+				want := tc.rcode
+				if proto == "tcp" && tc.tcpRcode != 0 {
+					want = tc.tcpRcode
+				}
+				assert.Equal(t, dns.RcodeToString[want], dns.RcodeToString[r.Rcode])
 				assert.Equal(t, m.Id, r.Id)
 				assert.Empty(t, r.Answer)
 			})
@@ -525,7 +551,11 @@ func TestServerLifecycle(t *testing.T) {
 	t.Run("explicit address, both transports on one port", func(t *testing.T) {
 		srv, err := NewServer(zones...)
 		require.NoError(t, err)
-		require.NoError(t, srv.Start("127.0.2.7:0"))
+		err = srv.Start("127.0.2.7:0")
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Skip("127.0.2.7 is not configured here (only 127.0.0.1 is on macOS)")
+		}
+		require.NoError(t, err)
 		defer srv.Close()
 		host, _, err := net.SplitHostPort(srv.Addr())
 		require.NoError(t, err)

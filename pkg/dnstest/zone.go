@@ -123,9 +123,9 @@ func ParseZone(r io.Reader, origin, filename string) (z *Zone, err error) {
 		soaLine  int
 		firstRR  int
 		prevEnd  int
-		seen     = map[string]bool{}            // duplicate detection
-		cnameAt  = map[string]int{}             // owner -> line of its CNAME
-		otherAt  = map[string]int{}             // owner -> line of its first non-CNAME record
+		seen     = map[string]bool{} // duplicate detection
+		cnameAt  = map[string]int{}  // owner -> line of its CNAME
+		otherAt  = map[string]int{}  // owner -> line of its first non-CNAME record
 		zoneErrf = func(line int, format string, a ...any) error {
 			return &ZoneError{File: filename, Line: line, Err: fmt.Errorf(format, a...)}
 		}
@@ -157,7 +157,7 @@ func ParseZone(r io.Reader, origin, filename string) (z *Zone, err error) {
 		if origin != "" && !dns.IsSubDomain(origin, owner) {
 			return nil, zoneErrf(line, "dnstest: out of zone data: %s is not in zone %s", h.Name, origin)
 		}
-		key := owner + "\x00" + strconv.Itoa(int(h.Rrtype)) + "\x00" + rr.String()[len(h.String()):]
+		key := rrKey(rr)
 		if seen[key] {
 			continue // NSD and Knot silently merge identical records
 		}

@@ -157,8 +157,9 @@ func (w *walker) resolve(n *yaml.Node) *yaml.Node {
 
 func (w *walker) exhausted() bool {
 	if w.nodes > maxNodes && !w.over {
-		w.over = true // report once; every loop then stops
-		w.errs = w.errs[:min(len(w.errs), maxErrors)] // keep room for this one
+		// Report once, keeping room for this error; every loop then stops.
+		w.over = true
+		w.errs = w.errs[:min(len(w.errs), maxErrors)]
 		w.errf(0, "", "", "too many values (more than %d, counting YAML aliases each time they are used)", maxNodes)
 	}
 	return w.over

@@ -121,7 +121,7 @@ func TestHostPatternErrors(t *testing.T) {
 	}
 
 	good := map[string]string{
-		"EU-SMTP-Inbound-1.Mimecast.com.": "eu-smtp-inbound-1.mimecast.com",
+		"EU-SMTP-Inbound-1.Mimecast.com.":     "eu-smtp-inbound-1.mimecast.com",
 		"<Token>.mail.protection.outlook.com": "<token>.mail.protection.outlook.com",
 		"mx.Bücher.example":                   "mx.xn--bcher-kva.example",
 		"localhost":                           "localhost",

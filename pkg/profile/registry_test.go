@@ -296,3 +296,29 @@ func TestEditDistance(t *testing.T) {
 	assert.Equal(t, "a or b", orList([]string{"a", "b"}))
 	assert.Equal(t, "a", orList([]string{"a"}))
 }
+
+// Builtin and the registry are shared by concurrent checks; the race
+// detector checks this.
+func TestConcurrentUse(t *testing.T) {
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			reg := Builtin()
+			for range 50 {
+				_, _ = reg.Get("mimecast-eu")
+				_ = reg.DetectMX("eu-smtp-inbound-1.mimecast.com")
+				_ = reg.All()
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	assert.Equal(t, `f.yaml:3: profile "a": mx_hosts: bad`, (&Error{Source: "f.yaml", Line: 3, Profile: "a", Field: "mx_hosts", Msg: "bad"}).Error())
+	assert.Equal(t, `line 3: bad`, (&Error{Line: 3, Msg: "bad"}).Error())
+	assert.Equal(t, `profile "a": bad`, (&Error{Profile: "a", Msg: "bad"}).Error())
+}

@@ -29,8 +29,11 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Source)
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Source != "":
 		fmt.Fprintf(&b, ":%d", e.Line)
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d", e.Line)
 	}
 	if b.Len() > 0 {
 		b.WriteString(": ")

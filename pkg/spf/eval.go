@@ -50,16 +50,16 @@ const (
 // errors are *SyntaxError (errors.Is(err, ErrSyntax)); DNS failures wrap
 // ErrDNS and the resolver's own sentinel (resolver.ErrTimeout, ...).
 var (
-	ErrNoRecord        = errors.New("spf: no SPF record")                                  // none
-	ErrMultipleRecords = errors.New("spf: more than one v=spf1 record")                    // permerror, §4.5
-	ErrLookupLimit     = errors.New("spf: too many DNS-querying terms")                    // permerror, §4.6.4
-	ErrVoidLimit       = errors.New("spf: too many void lookups")                          // permerror, §4.6.4
-	ErrMXLimit         = errors.New("spf: too many MX records")                            // permerror, §4.6.4
-	ErrIncludeNone     = errors.New("spf: include target has no SPF record")               // permerror, §5.2
-	ErrRedirectNone    = errors.New("spf: redirect target has no SPF record")              // permerror, §6.1
-	ErrLoop            = errors.New("spf: include or redirect loop")                       // permerror, §4.6.4
-	ErrDNS             = errors.New("spf: DNS lookup failed")                              // temperror, §4.4, §5
-	ErrBadQuery        = errors.New("spf: query has no valid IP address or no resolver")   // temperror
+	ErrNoRecord        = errors.New("spf: no SPF record")                                // none
+	ErrMultipleRecords = errors.New("spf: more than one v=spf1 record")                  // permerror, §4.5
+	ErrLookupLimit     = errors.New("spf: too many DNS-querying terms")                  // permerror, §4.6.4
+	ErrVoidLimit       = errors.New("spf: too many void lookups")                        // permerror, §4.6.4
+	ErrMXLimit         = errors.New("spf: too many MX records")                          // permerror, §4.6.4
+	ErrIncludeNone     = errors.New("spf: include target has no SPF record")             // permerror, §5.2
+	ErrRedirectNone    = errors.New("spf: redirect target has no SPF record")            // permerror, §6.1
+	ErrLoop            = errors.New("spf: include or redirect loop")                     // permerror, §4.6.4
+	ErrDNS             = errors.New("spf: DNS lookup failed")                            // temperror, §4.4, §5
+	ErrBadQuery        = errors.New("spf: query has no valid IP address or no resolver") // temperror
 )
 
 // Query holds the arguments of check_host() (RFC 7208 §4.1) and the values
@@ -226,7 +226,7 @@ type evaluation struct {
 	trace bool
 	steps []Step
 
-	lookups, voids                          int
+	lookups, voids                            int
 	lookupLimit, voidLimit, mxLimit, ptrLimit int
 
 	// stack holds the lower-cased domains being evaluated, outermost
@@ -750,6 +750,16 @@ func rrAddr(rr dns.RR) (netip.Addr, bool) {
 // txtString joins the strings of one TXT record with no separator (§3.3),
 // decoding miekg's presentation escapes (\" \\ \DDD) back to bytes.
 func txtString(parts []string) string {
+	escaped := false
+	for _, s := range parts {
+		if strings.IndexByte(s, '\\') >= 0 {
+			escaped = true
+			break
+		}
+	}
+	if !escaped {
+		return strings.Join(parts, "")
+	}
 	var b strings.Builder
 	for _, s := range parts {
 		for i := 0; i < len(s); i++ {

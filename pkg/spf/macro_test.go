@@ -142,7 +142,7 @@ func TestMacroParseErrors(t *testing.T) {
 func TestTruncateDomain(t *testing.T) {
 	label := strings.Repeat("a", 59)
 	rest := strings.Join([]string{label, label, label, label, "example.com"}, ".") // 4*60+11 = 251
-	got := truncateDomain("xx.yy." + rest + ".")                                 // 257 with the final dot dropped
+	got := truncateDomain("xx.yy." + rest + ".")                                   // 257 with the final dot dropped
 	assert.Equal(t, rest, got, "labels are dropped from the left until at most 253 remain")
 	assert.Equal(t, "y."+rest, truncateDomain("y."+rest), "253 is kept")
 	assert.Equal(t, "example.com", truncateDomain("example.com."))

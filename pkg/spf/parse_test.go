@@ -167,7 +167,7 @@ func TestParseTerms(t *testing.T) {
 
 func TestParseAccepts(t *testing.T) {
 	for _, rec := range []string{
-		"v=spf1 a:foo:bar/baz.example.com",   // ':' and '/' before the top label
+		"v=spf1 a:foo:bar/baz.example.com",     // ':' and '/' before the top label
 		"v=spf1 a:foo.example.xn--zckzah -all", // dashes in the top label
 		"v=spf1 a:example.1-2",                 // all digits, but with a dash
 		"v=spf1 a:macro%%percent%_%_space%-url-space.example.com -all",
