@@ -144,9 +144,9 @@ func loadZones(fsys fs.FS, dir string) ([]*dnstest.Zone, error) {
 	sort.Strings(names)
 	var zones []*dnstest.Zone
 	for _, n := range names {
-		origin := strings.TrimSuffix(n, ".zone") + "."
-		if n == "root.zone" {
-			origin = "."
+		origin, err := dnstest.OriginFromFileName(n)
+		if err != nil {
+			return nil, err
 		}
 		f, err := fsys.Open(path.Join(dir, n))
 		if err != nil {

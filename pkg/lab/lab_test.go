@@ -3,7 +3,6 @@ package lab_test
 import (
 	"context"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,14 +55,7 @@ func TestZonesUseOnlyLoopbackAddresses(t *testing.T) {
 	}
 	require.Greater(t, len(files), 10)
 	for _, f := range files {
-		origin := strings.TrimSuffix(filepath.Base(f), ".zone") + "."
-		if origin == "root." {
-			origin = "."
-		}
-		fh, err := os.Open(f)
-		require.NoError(t, err)
-		z, err := dnstest.ParseZone(fh, origin, f)
-		fh.Close()
+		z, err := dnstest.LoadZoneFile(f, "")
 		require.NoError(t, err, f)
 		for _, rr := range z.Records {
 			var ip netip.Addr
