@@ -297,9 +297,8 @@ func resolveTargets(ctx context.Context, r Resolver, domain string, res *Result,
 	var wg sync.WaitGroup
 	for i := range res.Hosts {
 		h := &res.Hosts[i]
-		if ip, ok := parseIPLiteral(h.Name); ok {
+		if isIPLiteral(h.Name) {
 			h.IPLiteral = true
-			_ = ip
 			continue
 		}
 		wg.Add(1)
@@ -419,14 +418,14 @@ func lookupAddrs(ctx context.Context, r Resolver, h *Host) {
 	}
 }
 
-// parseIPLiteral recognises targets such as "192.0.2.1.", "[192.0.2.1]." or
+// isIPLiteral recognises targets such as "192.0.2.1.", "[192.0.2.1]." or
 // "2001:db8::1." that zone authors write by mistake.
-func parseIPLiteral(name string) (netip.Addr, bool) {
+func isIPLiteral(name string) bool {
 	s := strings.TrimSuffix(name, ".")
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "ipv6:"), "IPv6:")
-	ip, err := netip.ParseAddr(s)
-	return ip, err == nil
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func hostEvidence(h *Host) map[string]any {
