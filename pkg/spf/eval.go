@@ -600,6 +600,14 @@ func (e *evaluation) validatedName(domain string) string {
 // exactly one may start with "v=spf1".
 func (e *evaluation) fetchRecord(domain string) (string, Result, error) {
 	rrs, void, err := e.query(domain, dns.TypeTXT)
+	return selectRecord(domain, rrs, void, err)
+}
+
+// selectRecord picks the SPF record among the TXT records of domain (RFC
+// 7208 §4.5) from the outcome of their lookup: the record text, or the
+// result (none, permerror, temperror) and why. check_host() and the static
+// expansion share it so that both read a record set the same way.
+func selectRecord(domain string, rrs []dns.RR, void bool, err error) (string, Result, error) {
 	switch {
 	case errors.Is(err, ErrInvalidDomain):
 		return "", None, err
@@ -696,15 +704,20 @@ func (e *evaluation) addVoid(name string) error {
 	return nil
 }
 
-// query asks the resolver for name's records of type qtype. void is true
-// for NXDOMAIN and NODATA. A name the resolver refuses as invalid gives an
-// error wrapping ErrInvalidDomain (callers treat it as no match); any other
-// failure wraps ErrDNS (temperror).
+// query asks the resolver for name's records of type qtype (see queryRRs).
 func (e *evaluation) query(name string, qtype uint16) (rrs []dns.RR, void bool, err error) {
-	if err := e.ctx.Err(); err != nil {
+	return queryRRs(e.ctx, e.res, name, qtype)
+}
+
+// queryRRs asks res for name's records of type qtype. void is true for
+// NXDOMAIN and NODATA. A name the resolver refuses as invalid gives an error
+// wrapping ErrInvalidDomain (callers treat it as no match); any other
+// failure wraps ErrDNS (temperror).
+func queryRRs(ctx context.Context, res Resolver, name string, qtype uint16) (rrs []dns.RR, void bool, err error) {
+	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("%w: %s %s: %w", ErrDNS, dns.TypeToString[qtype], name, err)
 	}
-	ans, err := e.res.Lookup(e.ctx, dns.Fqdn(name), qtype)
+	ans, err := res.Lookup(ctx, dns.Fqdn(name), qtype)
 	if err != nil {
 		if errors.Is(err, resolver.ErrBadName) {
 			return nil, false, fmt.Errorf("%w: %w", ErrInvalidDomain, err)
