@@ -65,6 +65,15 @@ func writeMarkdownReport(ew *errWriter, r *Report) {
 	plain := func(_ Status, s string) string { return s }
 	ew.printf("**%s**\n\n", mdEscape(summaryText(r, plain), " "))
 
+	writeMarkdownFindings(ew, r)
+	if r.SPF != nil {
+		writeMarkdownSPF(ew, r.SPF)
+	}
+}
+
+// writeMarkdownFindings writes the findings table and, folded, the
+// remediation and evidence of the findings that are not pass.
+func writeMarkdownFindings(ew *errWriter, r *Report) {
 	if len(r.Findings) == 0 {
 		ew.printf("_No findings._\n")
 		return
@@ -176,8 +185,7 @@ func inlineCode(s string) string {
 	return fence + pad + s + pad + fence
 }
 
-// fencedJSON renders evidence as an indented ```json block whose fence is
-// longer than any backtick run in the content, so evidence cannot close it.
+// fencedJSON renders evidence as an indented ```json block.
 func fencedJSON(ev map[string]any) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -189,8 +197,14 @@ func fencedJSON(ev map[string]any) string {
 	} else {
 		body = buf.String()
 	}
+	return fenced("json", body)
+}
+
+// fenced renders body, which ends in a newline, as a code block whose fence
+// is longer than any backtick run in it, so the content cannot close it.
+func fenced(lang, body string) string {
 	fence := strings.Repeat("`", max(3, longestRun(body, '`')+1))
-	return fence + "json\n" + body + fence + "\n"
+	return fence + lang + "\n" + body + fence + "\n"
 }
 
 func longestRun(s string, c rune) int {

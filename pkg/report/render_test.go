@@ -62,6 +62,10 @@ func TestGolden(t *testing.T) {
 		{"junit.xml", FormatJUnit, Options{}, func() []*Report { return []*Report{contoso(), lab()} }},
 		{"junit_failon_warn.xml", FormatJUnit, Options{FailOn: StatusWarn}, func() []*Report { return []*Report{contoso()} }},
 		{"report.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{contoso(), lab()} }},
+		{"table_spf.txt", FormatTable, Options{}, func() []*Report { return []*Report{spfContoso()} }},
+		{"table_spf_color.txt", FormatTable, Options{Color: true}, func() []*Report { return []*Report{spfContoso()} }},
+		{"report_spf.json", FormatJSON, Options{}, func() []*Report { return []*Report{spfContoso()} }},
+		{"report_spf.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{spfContoso()} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -327,6 +331,7 @@ func TestJSONMatchesSchema(t *testing.T) {
 		render(t, FormatJSON, Options{}, lab()),
 		render(t, FormatJSON, Options{}, empty),
 		render(t, FormatJSON, Options{}, minimal),
+		render(t, FormatJSON, Options{}, spfContoso()),
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(render(t, FormatJSON, Options{}, contoso(), lab()))), "\n") {
 		docs = append(docs, []byte(line))

@@ -117,6 +117,7 @@ type Report struct {
 	DurationMS float64   `json:"duration_ms"`
 	Summary    Summary   `json:"summary"`
 	Findings   []Finding `json:"findings"`
+	SPF        *SPF      `json:"spf,omitempty"` // set when the run expanded the SPF record
 	DNS        *DNSStats `json:"dns,omitempty"`
 }
 

@@ -62,6 +62,11 @@ func writeTableReport(ew *errWriter, opt Options, r *Report) error {
 	} else if err := findingsTable(ew, c, r.Findings); err != nil {
 		return err
 	}
+	if r.SPF != nil {
+		if err := spfTable(ew, c, r.SPF); err != nil {
+			return err
+		}
+	}
 
 	var rem []Finding
 	for _, f := range r.Findings {
