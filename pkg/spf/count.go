@@ -59,8 +59,11 @@ func (c *counter) node(n *Node) {
 
 // term counts one evaluated mechanism or redirect.
 func (c *counter) term(n *Node, ti *TermInfo) {
-	start := c.lookups
-	defer func() { ti.Cost, ti.Total = c.lookups-start, c.lookups }()
+	start, start4, start6 := c.lookups, c.voids4, c.voids6
+	defer func() {
+		ti.Cost, ti.Total = c.lookups-start, c.lookups
+		ti.VoidCost4, ti.VoidCost6 = c.voids4-start4, c.voids6-start6
+	}()
 	switch {
 	case ti.Skip == SkipAfterAll, ti.Skip == SkipRedirectWithAll:
 		return

@@ -32,6 +32,17 @@ type Coverage struct {
 	// Results holds, per result, the addresses that certainly get it;
 	// Results[Pass] is Pass.
 	Results map[Result]*netipx.IPSet
+	// Unsure holds the addresses that certainly do not get pass, but whose
+	// result an unknown term might change (neutral or permerror, say).
+	Unsure *netipx.IPSet
+	// MayError holds the addresses for which an unknown term might cause a
+	// permerror (they are also in Maybe or Unsure).
+	MayError *netipx.IPSet
+}
+
+// Exact reports whether every address has a known result.
+func (c *Coverage) Exact() bool {
+	return len(c.Maybe.Ranges()) == 0 && len(c.Unsure.Ranges()) == 0
 }
 
 // resultUnknown is a walk result for addresses whose outcome depends on an
@@ -45,6 +56,13 @@ type taint uint8
 const (
 	mayPass    taint = 1 << iota // ... with pass
 	mayNotPass                   // ... with another result
+	// mayErr: an unknown term might have ended the evaluation with a
+	// permerror (an include target without a record, a limit its unknown
+	// lookups could push over). Unlike another non-pass result, an error
+	// inside an include is the include's error, so it survives the
+	// include boundary.
+	mayErr
+	taintBits = 3
 )
 
 // cohort is a set of addresses of one family at the same point of the
@@ -60,7 +78,7 @@ type cohort struct {
 	maybeLookups, maybeVoids int
 	taint                    taint
 	// outer stacks the taints of the enclosing records while a cohort is
-	// inside an include, two bits per level: the include's own result
+	// inside an include, taintBits per level: the include's own result
 	// decides how the inner taints carry over (see include).
 	outer uint64
 }
@@ -77,8 +95,12 @@ func (t *Tree) Coverage(lim Limits) *Coverage {
 	if lim == (Limits{}) {
 		lim = t.Limits
 	}
-	w := &walker{lim: lim.withDefaults()}
-	return classify(w.node(t.Root, startCohorts()))
+	return (&walker{lim: lim.withDefaults()}).coverage(t.Root)
+}
+
+// coverage evaluates n for every address.
+func (w *walker) coverage(n *Node) *Coverage {
+	return classify(w.node(n, startCohorts()))
 }
 
 // startCohorts is every address: IPv4, and IPv6 without the IPv4-mapped
@@ -93,16 +115,20 @@ func startCohorts() []cohort {
 
 // classify turns the walk's settled cohorts into a Coverage.
 func classify(out []settled) *Coverage {
-	var pass, maybe netipx.IPSetBuilder
+	var pass, maybe, unsure, mayError netipx.IPSetBuilder
 	definite := map[Result]*netipx.IPSetBuilder{}
 	for _, s := range out {
+		if s.taint&mayErr != 0 {
+			mayError.AddSet(s.set)
+		}
 		switch {
-		case s.result == Pass && s.taint&mayNotPass == 0:
+		case s.result == Pass && s.taint&(mayNotPass|mayErr) == 0:
 			pass.AddSet(s.set)
 		case s.result != Pass && s.result != resultUnknown && s.taint&mayPass == 0:
 			// Certainly not pass; which other result is certain only
 			// when no unknown term could have decided instead.
 			if s.taint != 0 {
+				unsure.AddSet(s.set)
 				continue
 			}
 		default:
@@ -119,6 +145,8 @@ func classify(out []settled) *Coverage {
 	c := &Coverage{Pass: build(&pass), Results: map[Result]*netipx.IPSet{}}
 	maybe.RemoveSet(c.Pass)
 	c.Maybe = build(&maybe)
+	c.Unsure = build(&unsure)
+	c.MayError = build(&mayError)
 	for r, b := range definite {
 		c.Results[r] = build(b)
 	}
@@ -252,7 +280,7 @@ func (w *walker) mechanism(ti *TermInfo, live []cohort, out []settled) ([]cohort
 				continue
 			}
 			if c.voids+c.maybeVoids > w.lim.Voids {
-				c.taint |= mayNotPass
+				c.taint |= mayErr
 			}
 			next = append(next, c)
 		default:
@@ -277,7 +305,7 @@ func (w *walker) include(ti *TermInfo, live []cohort, out []settled) ([]cohort, 
 	q := ti.Term.Mechanism.Qualifier.Result()
 	in := make([]cohort, len(live))
 	for i, c := range live {
-		c.outer, c.taint = c.outer<<2|uint64(c.taint), 0
+		c.outer, c.taint = c.outer<<taintBits|uint64(c.taint), 0
 		in[i] = c
 	}
 	// If the include's qualifier is pass, an include that might have
@@ -289,10 +317,11 @@ func (w *walker) include(ti *TermInfo, live []cohort, out []settled) ([]cohort, 
 	var next []cohort
 	for _, s := range w.node(ti.Child, in) {
 		c, inner := s.cohort, s.taint
-		c.taint, c.outer = taint(c.outer&3), c.outer>>2
+		c.taint, c.outer = taint(c.outer&(1<<taintBits-1)), c.outer>>taintBits
+		c.taint |= inner & mayErr // an error inside is the include's error
 		switch s.result {
 		case Pass:
-			if inner&mayNotPass != 0 {
+			if inner&(mayNotPass|mayErr) != 0 {
 				// Had the include not matched, a later term would
 				// decide: a result other than q.
 				c.taint |= opposite(onMatch)
@@ -319,13 +348,15 @@ func (w *walker) include(ti *TermInfo, live []cohort, out []settled) ([]cohort, 
 	return merge(next), out
 }
 
+// opposite turns "might have given pass" into "might have given another
+// result" and back.
 func opposite(t taint) taint { return t ^ (mayPass | mayNotPass) }
 
 // unknown passes the live cohorts over a term whose outcome is unknown: the
 // walk goes on as if it did not match, and remembers that it might have
 // matched with result q, and that it might have ended the evaluation with
-// a permerror: an include whose target has no record, an mx over the MX
-// limit, or a void lookup one too many. An unknown include may also have
+// a permerror (mayErr): an include whose target has no record, an mx over
+// the MX limit, or a void lookup one too many. An unknown include may also have
 // made any number of lookups and void lookups of its own.
 func (w *walker) unknown(live []cohort, q Result, kind MechanismKind) []cohort {
 	t := mayNotPass
@@ -337,14 +368,14 @@ func (w *walker) unknown(live []cohort, q Result, kind MechanismKind) []cohort {
 		c.taint |= t
 		switch kind {
 		case MechInclude:
-			c.taint |= mayNotPass
+			c.taint |= mayErr
 			c.maybeLookups, c.maybeVoids = w.lim.Lookups+1, w.lim.Voids+1
 		case MechMX:
-			c.taint |= mayNotPass
+			c.taint |= mayErr
 			c.maybeVoids = min(c.maybeVoids+1, w.lim.Voids+1)
 		default: // a, exists, ptr: at most one void lookup
 			if c.voids+c.maybeVoids+1 > w.lim.Voids {
-				c.taint |= mayNotPass
+				c.taint |= mayErr
 			}
 			c.maybeVoids = min(c.maybeVoids+1, w.lim.Voids+1)
 		}
@@ -363,7 +394,7 @@ func (w *walker) countLookup(live []cohort, out []settled) ([]cohort, []settled)
 			continue
 		}
 		if c.lookups+c.maybeLookups > w.lim.Lookups {
-			c.taint |= mayNotPass
+			c.taint |= mayErr
 		}
 		next = append(next, c)
 	}

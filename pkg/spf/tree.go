@@ -68,8 +68,9 @@ type ExpandOptions struct {
 
 func (o ExpandOptions) withDefaults() ExpandOptions {
 	o.Limits = o.Limits.withDefaults()
-	// The coverage walk stacks two bits per level in a uint64 (cohort.outer).
-	o.MaxDepth = min(positiveOr(o.MaxDepth, 2*o.Limits.Lookups), 30)
+	// The coverage walk stacks taintBits per level in a uint64
+	// (cohort.outer): 21 levels fit.
+	o.MaxDepth = min(positiveOr(o.MaxDepth, 2*o.Limits.Lookups), 64/taintBits-1)
 	o.MaxNodes = positiveOr(o.MaxNodes, 200)
 	o.MaxQueries = positiveOr(o.MaxQueries, 1000)
 	o.MaxTermLookups = positiveOr(o.MaxTermLookups, 3*o.Limits.Lookups)
@@ -154,10 +155,14 @@ type TermInfo struct {
 	// MX holds an mx mechanism's lookups.
 	MX *MXLookup
 
-	// Filled in by Tree.count.
-	Cost, Total  int
-	OverLimit    bool
-	Void4, Void6 bool
+	// Filled in by Tree.count: the lookups the term costs with its
+	// subtree, the running total after it, whether it is reached over the
+	// limit, whether its own lookup is void for IPv4 and IPv6 clients, and
+	// the void lookups of its subtree per family.
+	Cost, Total          int
+	OverLimit            bool
+	Void4, Void6         bool
+	VoidCost4, VoidCost6 int
 }
 
 // Skip says why the expansion passed over a term.
