@@ -233,14 +233,7 @@ type MXHost struct {
 // what could not be fetched is recorded in the nodes and in Incomplete.
 func Expand(ctx context.Context, r Resolver, domain string, opt ExpandOptions) *Tree {
 	opt = opt.withDefaults()
-	x := &expander{ctx: ctx, opt: opt, dns: newMemo(r, opt.Parallel, opt.MaxQueries)}
-	root := &Node{Domain: normalizeDomain(domain)}
-	x.senderDomain = root.Domain
-	x.expandNode(root)
-	x.wg.Wait()
-	t := &Tree{Root: root, Limits: opt.Limits, res: x.dns, Queries: x.dns.asked()}
-	t.count()
-	return t
+	return expandWith(ctx, newMemo(r, opt.Parallel, opt.MaxQueries), domain, opt)
 }
 
 type expander struct {
