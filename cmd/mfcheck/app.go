@@ -32,6 +32,7 @@ type app struct {
 	mode        string
 	trace       bool
 	nsPort      int
+	spf         spfFlags
 
 	exitCode int
 }
@@ -64,7 +65,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 a finding at or above it;
 	_ = pf.MarkHidden("ns-port")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
-	root.AddCommand(a.checkCommand(), a.mxCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
+	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
 	return root
 }
 
@@ -124,6 +125,10 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	if err != nil {
 		return fmt.Errorf("invalid domain %q: %s", domainArg, strings.TrimPrefix(err.Error(), resolver.ErrBadName.Error()+": "))
 	}
+	spfCfg, list, err := a.spfConfig(opts)
+	if err != nil {
+		return err
+	}
 	if servers == nil {
 		servers = a.resolvers
 	}
@@ -136,6 +141,7 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	rep := check.Run(ctx, check.Config{
 		Domain: trimDot(domain), Mode: a.mode, Profile: opts.profile, Profiles: opts.registry,
 		Areas: areas, NSPort: a.nsPort, Trace: a.trace, Version: versionString(),
+		SPF: spfCfg, Allowlist: list,
 	}, check.Deps{DNS: client})
 	rep.Simulation = simulation
 	rep.Notes = append(rep.Notes, notes...)
@@ -149,16 +155,19 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 }
 
 func (a *app) checkCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "check DOMAIN",
 		Short: "Run every check for a domain",
 		Example: `  mfcheck check contoso.com --profile mimecast-eu --mode readiness
+  mfcheck check contoso.com --profile mimecast-eu --mode readiness --ip 198.51.100.25 --allowlist ipallowlist.txt
   mfcheck check contoso.com --profile mimecast-eu --mode smoke --output json`,
 		Args: exactArgs(1, "a domain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runCheck(cmd, args[0], nil, nil, false, nil)
 		},
 	}
+	a.addSPFFlags(cmd, false)
+	return cmd
 }
 
 func (a *app) mxCommand() *cobra.Command {

@@ -6,20 +6,24 @@ package check
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/mfcheck/mfcheck/pkg/allowlist"
 	"github.com/mfcheck/mfcheck/pkg/mx"
 	"github.com/mfcheck/mfcheck/pkg/profile"
 	"github.com/mfcheck/mfcheck/pkg/report"
 	"github.com/mfcheck/mfcheck/pkg/resolver"
+	"github.com/mfcheck/mfcheck/pkg/spf"
 )
 
 // Areas a run can be limited to.
 const (
-	AreaMX = "mx"
+	AreaMX  = "mx"
+	AreaSPF = "spf"
 )
 
 // Config says what to check.
@@ -38,8 +42,26 @@ type Config struct {
 	NSPort int
 	// Trace copies the DNS query log into the report.
 	Trace bool
+	// SPF says what the SPF analysis checks besides the record tree.
+	SPF SPFConfig
+	// Allowlist is the connection-filter allow list to compare with the
+	// profile's sending ranges (allowlist.gateway-ranges), or nil.
+	Allowlist *allowlist.List
 	// Version is written into the report.
 	Version string
+}
+
+// SPFConfig is the SPF part of a run.
+type SPFConfig struct {
+	// IPs must pass check_host() (an on-premises hybrid server, say), as
+	// Sender with HELO Helo (defaults: postmaster@domain and the domain).
+	IPs          []netip.Addr
+	Sender, Helo string
+	// Ranges must be authorized as a whole.
+	Ranges []netip.Prefix
+	// Flatten asks for a flattened record set within FlattenLookups.
+	Flatten        bool
+	FlattenLookups int
 }
 
 // DNS is the resolver a run uses: lookups for the checks, plus the query log
@@ -88,12 +110,40 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 			add(res.Findings)
 		}()
 	}
+	if wants(cfg, AreaSPF) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := spf.Analyze(ctx, deps.DNS, cfg.Domain, spf.Options{
+				Mode: cfg.Mode, Profile: cfg.Profile,
+				IPs: cfg.SPF.IPs, Sender: cfg.SPF.Sender, Helo: cfg.SPF.Helo, Ranges: cfg.SPF.Ranges,
+				Flatten: cfg.SPF.Flatten, FlattenLookups: cfg.SPF.FlattenLookups,
+			})
+			fs := a.Findings
+			if cfg.Allowlist != nil {
+				fs = append(fs, allowlistFinding(cfg.Allowlist, a.Gateway))
+			}
+			add(fs)
+			mu.Lock()
+			rep.SPF = a.Section
+			mu.Unlock()
+		}()
+	}
 	wg.Wait()
 
 	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
 	rep.DNS = dnsStats(deps.DNS, cfg.Trace)
 	rep.Finalize()
 	return rep
+}
+
+// allowlistFinding compares the allow list with the gateway's sending ranges
+// as the SPF analysis found them (live, or the stored fallback).
+func allowlistFinding(list *allowlist.List, gw *spf.GatewayRanges) report.Finding {
+	if gw == nil {
+		return allowlist.Check(list, allowlist.Gateway{Source: "no gateway profile was given"})
+	}
+	return allowlist.Check(list, allowlist.Gateway{Name: gw.Name, Ranges: gw.Ranges, Source: gw.Source, Unverified: gw.Unverified})
 }
 
 func wants(cfg Config, area string) bool {

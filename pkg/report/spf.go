@@ -82,9 +82,11 @@ type SPFFlattened struct {
 	// Records are the TXT records to publish, the domain's own first.
 	Records []SPFPublish `json:"records"`
 	// Kept are the terms left as they were (still looked up live);
-	// Replaced are the terms replaced by addresses.
+	// Replaced are the terms replaced by addresses; Added are includes the
+	// set gains (the gateway's, when the record lacks it).
 	Kept     []string `json:"kept,omitempty"`
 	Replaced []string `json:"replaced,omitempty"`
+	Added    []string `json:"added,omitempty"`
 	// Warnings say what flattening costs: vendor ranges are frozen, a
 	// lookup target could not be met, and so on.
 	Warnings []string `json:"warnings,omitempty"`

@@ -277,6 +277,7 @@ func spfTable(ew *errWriter, c bool, s *SPF) error {
 		}
 		spfTermList(ew, "Kept live", f.Kept)
 		spfTermList(ew, "Replaced", f.Replaced)
+		spfTermList(ew, "Added", f.Added)
 		for _, w := range f.Warnings {
 			ew.printf("%s\n", hanging("Warning: "+w, "  ", spfLineWidth))
 		}
@@ -385,14 +386,16 @@ func writeMarkdownSPF(ew *errWriter, s *SPF) {
 			}
 			return strings.Join(cs, ", ")
 		}
-		if len(f.Kept) > 0 || len(f.Replaced) > 0 || len(f.Warnings) > 0 {
+		if len(f.Kept) > 0 || len(f.Replaced) > 0 || len(f.Added) > 0 || len(f.Warnings) > 0 {
 			ew.printf("\n")
 		}
-		if len(f.Kept) > 0 {
-			ew.printf("- Kept live: %s\n", codes(f.Kept))
-		}
-		if len(f.Replaced) > 0 {
-			ew.printf("- Replaced: %s\n", codes(f.Replaced))
+		for _, l := range []struct {
+			label string
+			terms []string
+		}{{"Kept live", f.Kept}, {"Replaced", f.Replaced}, {"Added", f.Added}} {
+			if len(l.terms) > 0 {
+				ew.printf("- %s: %s\n", l.label, codes(l.terms))
+			}
 		}
 		for _, w := range f.Warnings {
 			ew.printf("- ⚠️ Warning: %s\n", mdEscape(w, " "))

@@ -131,11 +131,18 @@ func Analyze(ctx context.Context, r Resolver, domain string, opt Options) *Analy
 	a.Findings = append(a.Findings, ipFindings(ctx, a, m, opt)...)
 	a.Findings = append(a.Findings, rangeFindings(a, opt)...)
 	if opt.Flatten {
-		var prefer []string
-		if opt.Profile != nil {
-			prefer = opt.Profile.SPFIncludes
+		fo := FlattenOptions{MaxLookups: opt.FlattenLookups}
+		if p := opt.Profile; p != nil {
+			fo.Prefer = p.SPFIncludes
+			// The set to publish before a cutover needs the gateway's
+			// include: add it when the record lacks it.
+			if found, _, _ := findGatewayTerm(a.Tree, p); found == "" && len(p.SPFIncludes) > 0 {
+				if gt := gateway[strings.ToLower(strings.TrimSuffix(p.SPFIncludes[0], "."))]; gt != nil && gt.Root.Record != nil {
+					fo.Add = []*Tree{gt}
+				}
+			}
 		}
-		a.Flattened, a.FlattenErr = a.Tree.Flatten(FlattenOptions{MaxLookups: opt.FlattenLookups, Prefer: prefer})
+		a.Flattened, a.FlattenErr = a.Tree.Flatten(fo)
 	}
 	a.Section = a.section()
 	return a

@@ -285,3 +285,23 @@ func TestSectionCarriesTheTree(t *testing.T) {
 	assert.Equal(t, "v=spf1 ip4:91.220.42.0/24 ip4:185.58.84.0/22 -all", strings.Join(s.Flattened.Records[0].Strings, ""))
 	assert.Equal(t, 0, s.Flattened.Lookups)
 }
+
+// Before a cutover the set to publish gains the gateway's include, which
+// stays live and counts against the budget.
+func TestFlattenAddsTheMissingGatewayInclude(t *testing.T) {
+	data := gwZone()
+	data["c.test"] = []string{"TXT v=spf1 include:spf.cloud.test " + strings.Repeat("a ", 8) + "-all", "A 192.0.2.1"}
+	a := analyze(t, data, "c.test", Options{Profile: gwProfile(), Flatten: true, FlattenLookups: 10})
+	f := a.Flattened
+	require.NotNil(t, f)
+	assert.Equal(t, []string{"include:_netblocks.gw.test"}, f.Added)
+	// The eight a terms are void for IPv6 clients: replaced whatever the
+	// budget; the cloud include fits and stays live.
+	assert.Equal(t, "v=spf1 include:spf.cloud.test ip4:192.0.2.1 include:_netblocks.gw.test -all", f.Records[0].Text)
+	assert.Equal(t, 4, f.Lookups)
+	assert.Equal(t, []string{"include:_netblocks.gw.test"}, a.Section.Flattened.Added)
+
+	a = analyze(t, data, "c.test", Options{Profile: gwProfile(), Flatten: true, FlattenLookups: 2})
+	assert.Equal(t, "v=spf1 ip4:40.92.0.0/15 ip4:52.100.0.0/14 ip4:192.0.2.1 include:_netblocks.gw.test -all", a.Flattened.Records[0].Text)
+	assert.Equal(t, 2, a.Flattened.Lookups, "the gateway's include and its nested include")
+}

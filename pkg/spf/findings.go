@@ -256,6 +256,9 @@ func lookupLimitFinding(t *Tree, cov *Coverage) report.Finding {
 	default:
 		f.Status = report.StatusPass
 		f.Message = fmt.Sprintf("SPF needs %d of %d DNS lookups (worst case: a client no term matches)", t.Lookups, lim)
+		if left := lim - t.Lookups; left <= 1 {
+			f.Message += fmt.Sprintf("; %d left for a new sender", left)
+		}
 	}
 	return f
 }
@@ -404,7 +407,7 @@ func sizeFindings(t *Tree) []report.Finding {
 		f.Remediation = "Shorten the record (fewer terms, merged ranges), move other TXT records such as verification tokens to subdomains where the vendor allows, or move ranges into an included record."
 	} else {
 		f.Status = report.StatusPass
-		f.Message = fmt.Sprintf("The SPF record is %d octets in %d string(s); the TXT answer is %d octets, within 512 (RFC 7208 §3.4)", len(root.Text), countSPFStrings(root), root.AnswerOctets)
+		f.Message = fmt.Sprintf("The SPF record is %d octets in %s; the TXT answer is %d octets, within 512 (RFC 7208 §3.4)", len(root.Text), plural(countSPFStrings(root), "string"), root.AnswerOctets)
 	}
 	out = append(out, f)
 	walkNodes(root, func(n *Node) {
@@ -456,6 +459,16 @@ func stringLengths(n *Node) []int {
 }
 
 func countSPFStrings(n *Node) int { return len(stringLengths(n)) }
+
+func plural(n int, word string) string {
+	switch {
+	case n == 1:
+		return "1 " + word
+	case strings.HasSuffix(word, "s"):
+		return fmt.Sprintf("%d %ses", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
 
 func txtTexts(n *Node) []string {
 	out := make([]string, 0, len(n.TXT))

@@ -49,6 +49,9 @@ type FlattenOptions struct {
 	MaxLookups int
 	// Prefer names include targets to keep live as long as possible.
 	Prefer []string
+	// Add are includes to add to the set, before its all term (the
+	// gateway's, during a readiness check); they stay live.
+	Add []*Tree
 }
 
 // Flattened is a flattened record set.
@@ -59,8 +62,8 @@ type Flattened struct {
 	Lookups    int
 	MaxLookups int
 	// Kept are the root's lookup terms left live; Replaced those replaced
-	// by addresses.
-	Kept, Replaced []string
+	// by addresses; Added the includes added (FlattenOptions.Add).
+	Kept, Replaced, Added []string
 	Warnings       []string
 }
 
@@ -87,6 +90,7 @@ type flatItem struct {
 	why         string
 	replaced    bool
 	preferred   bool
+	added       bool // not in the record: added by FlattenOptions.Add
 }
 
 // flatTerm is one term of the output: a qualified address set, "all" with a
@@ -106,7 +110,7 @@ func (t *Tree) Flatten(opt FlattenOptions) (*Flattened, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCannotFlatten, root.Domain, root.Err)
 	}
 	budget := max(opt.MaxLookups, 0)
-	items := t.flatItems(opt.Prefer)
+	items := t.flatItems(opt.Prefer, opt.Add)
 	for _, it := range items {
 		// A void lookup is dead weight that counts against the void
 		// limit: replace it whatever the budget.
@@ -153,9 +157,13 @@ func (t *Tree) Flatten(opt FlattenOptions) (*Flattened, error) {
 		if it.cost == 0 {
 			continue
 		}
-		if it.replaced {
+		switch {
+		case it.replaced:
 			f.Replaced = append(f.Replaced, it.ti.Term.Text)
-		} else {
+		case it.added:
+			f.Added = append(f.Added, it.ti.Term.Text)
+			f.Warnings = append(f.Warnings, fmt.Sprintf("%s is %s.", it.ti.Term.Text, it.why))
+		default:
 			f.Kept = append(f.Kept, it.ti.Term.Text)
 			if it.why != "" {
 				f.Warnings = append(f.Warnings, fmt.Sprintf("%s is kept live: %s.", it.ti.Term.Text, it.why))
@@ -177,11 +185,21 @@ func (t *Tree) Flatten(opt FlattenOptions) (*Flattened, error) {
 }
 
 // flatItems lists the root's evaluated mechanisms in order and the
-// effective redirect, each with its replacement when one exists.
-func (t *Tree) flatItems(prefer []string) []*flatItem {
+// effective redirect, each with its replacement when one exists, with the
+// includes of add inserted before the all term.
+func (t *Tree) flatItems(prefer []string, add []*Tree) []*flatItem {
 	var items, tail []*flatItem
 	root := t.Root
+	insert := func() {
+		for _, at := range add {
+			items = append(items, addedInclude(at))
+		}
+		add = nil
+	}
 	for _, ti := range root.Terms {
+		if m := ti.Term.Mechanism; m != nil && m.Kind == MechAll && ti.Skip == NotSkipped {
+			insert()
+		}
 		m := ti.Term.Mechanism
 		if ti.Term == root.Record.Redirect && ti.Skip == NotSkipped {
 			it := &flatItem{ti: ti, cost: ti.Cost}
@@ -203,8 +221,17 @@ func (t *Tree) flatItems(prefer []string) []*flatItem {
 		}
 		items = append(items, it)
 	}
+	insert() // no all: before the redirect, or at the end
 	// The redirect is evaluated last, wherever it is written.
 	return append(items, tail...)
+}
+
+// addedInclude is a live include of tree's domain that the set gains.
+func addedInclude(tree *Tree) *flatItem {
+	rec, _ := Parse("v=spf1 include:" + tree.Root.Domain)
+	ti := &TermInfo{Term: &rec.Terms[0], Target: tree.Root.Domain, Child: tree.Root,
+		Cost: 1 + tree.Lookups, VoidCost4: tree.Voids4, VoidCost6: tree.Voids6}
+	return &flatItem{ti: ti, cost: ti.Cost, why: "added for the gateway, and kept live so it follows the gateway's changes", added: true}
 }
 
 // mechanismReplacement is what a lookup mechanism becomes when replaced by

@@ -245,11 +245,11 @@ func headroomFinding(t *Tree, p *profile.Profile, present bool, trees map[string
 	f.Evidence["after"] = after
 	if after > lim {
 		f.Status = report.StatusFail
-		f.Message = fmt.Sprintf("The record needs %d DNS lookups now; adding include:%s (%d) makes %d, over the limit of %d; costliest now: %s", t.Lookups, inc, cost, after, lim, costliestText(t, 3))
+		f.Message = fmt.Sprintf("The record needs %s now; adding include:%s (%d) makes %d, over the limit of %d; costliest now: %s", lookups(t.Lookups), inc, cost, after, lim, costliestText(t, 3))
 		f.Remediation = fmt.Sprintf("Before adding the gateway's include, free %d lookups: remove includes no longer used or flatten the costliest (mfcheck spf %s --flatten --profile %s keeps the gateway's include live).", after-lim, t.Root.Domain, p.ID)
 	} else {
 		f.Status = report.StatusPass
-		f.Message = fmt.Sprintf("The record needs %d DNS lookups now; adding include:%s (%d) makes %d of %d, leaving %d", t.Lookups, inc, cost, after, lim, lim-after)
+		f.Message = fmt.Sprintf("The record needs %s now; adding include:%s (%d) makes %d of %d, leaving %d", lookups(t.Lookups), inc, cost, after, lim, lim-after)
 	}
 	return f, true
 }
@@ -328,14 +328,22 @@ func traceLines(steps []Step) []string {
 func rangeFindings(a *Analysis, opt Options) []report.Finding {
 	var out []report.Finding
 	if len(opt.Ranges) > 0 {
-		out = append(out, rangeFinding(a, opt.Ranges, "the given ranges", false))
+		f := rangeFinding(a, opt.Ranges, "the given ranges", false)
+		if f.Status == report.StatusFail {
+			f.Remediation = "Add the sender's include, or its ranges, before the all term: " + withInclude(a.Tree.Root, strings.Join(ipTerms(f.Evidence["uncovered"].([]string)), " "))
+		}
+		out = append(out, f)
 	}
 	if g := a.Gateway; g != nil {
 		if g.Err != nil {
 			out = append(out, report.Finding{ID: IDRangesAuthorized, Status: report.StatusError, Subject: a.Domain,
 				Message: fmt.Sprintf("The sending ranges of %s are unknown: %v", g.Name, g.Err)})
 		} else {
-			out = append(out, rangeFinding(a, g.Ranges, fmt.Sprintf("%s's sending ranges (%s)", g.Name, g.Source), g.Unverified))
+			f := rangeFinding(a, g.Ranges, fmt.Sprintf("the sending ranges of %s (%s)", g.Name, g.Source), g.Unverified)
+			if f.Status == report.StatusFail {
+				f.Remediation = fmt.Sprintf("Add %s before the all term (see spf.gateway-include).", gatewayWant(opt.Profile))
+			}
+			out = append(out, f)
 		}
 	}
 	return out
@@ -358,13 +366,14 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 	case len(uncovered) == 0:
 		f.Status = report.StatusPass
 		f.Message = fmt.Sprintf("Every address of %s gets pass", what)
+		f.Message = strings.ToUpper(f.Message[:1]) + f.Message[1:]
 	case len(maybe) == len(uncovered) && sameSet(maybe, uncovered):
 		f.Status = report.StatusWarn
-		f.Message = fmt.Sprintf("%s: %s might get pass, depending on terms that need the client or the sender (%s)", what, describeRanges(uncovered), strings.Join(a.Tree.Unknown, "; "))
+		f.Message = fmt.Sprintf("Of %s, %s might get pass, depending on terms that need the client or the sender (%s)", what, describeRanges(uncovered), strings.Join(a.Tree.Unknown, "; "))
 		f.Evidence["depends_on"] = a.Tree.Unknown
 	default:
 		f.Status = report.StatusFail
-		f.Message = fmt.Sprintf("%s: %s do not get pass, so mail sent from there fails SPF", what, describeRanges(uncovered))
+		f.Message = fmt.Sprintf("Of %s, %s do not get pass, so mail sent from there fails SPF", what, describeRanges(uncovered))
 		var lostToLimit netipx.IPSetBuilder
 		for _, p := range uncovered {
 			lostToLimit.AddPrefix(p)
@@ -378,7 +387,6 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 		if len(maybe) > 0 {
 			f.Evidence["maybe"] = prefixStrings(maybe)
 		}
-		f.Remediation = "Include the sender's SPF record (or add its ranges) before the all term."
 	}
 	if !a.Tree.CountsExact || len(a.Tree.Incomplete) > 0 {
 		if f.Status != report.StatusPass {
@@ -387,6 +395,27 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 		}
 	}
 	return f
+}
+
+// ipTerms turns ranges into ip4:/ip6: terms.
+func ipTerms(ranges []string) []string {
+	out := make([]string, len(ranges))
+	for i, r := range ranges {
+		kind := "ip4:"
+		if strings.Contains(r, ":") {
+			kind = "ip6:"
+		}
+		out[i] = kind + r
+	}
+	return out
+}
+
+// lookups is "1 DNS lookup" or "n DNS lookups".
+func lookups(n int) string {
+	if n == 1 {
+		return "1 DNS lookup"
+	}
+	return fmt.Sprintf("%d DNS lookups", n)
 }
 
 func sameSet(a, b []netip.Prefix) bool {

@@ -23,7 +23,7 @@ func (a *Analysis) section() *report.SPF {
 		Tree:        nodeSection(t.Root),
 	}
 	if f := a.Flattened; f != nil {
-		out := &report.SPFFlattened{Lookups: f.Lookups, MaxLookups: f.MaxLookups, Kept: f.Kept, Replaced: f.Replaced,
+		out := &report.SPFFlattened{Lookups: f.Lookups, MaxLookups: f.MaxLookups, Kept: f.Kept, Replaced: f.Replaced, Added: f.Added,
 			Warnings: f.Warnings, Records: []report.SPFPublish{}}
 		for _, p := range f.Records {
 			out.Records = append(out.Records, report.SPFPublish{Name: p.Name, Strings: p.Strings, AnswerOctets: p.AnswerOctets})
@@ -131,7 +131,7 @@ func describeMX(mx *MXLookup) string {
 			}
 		}
 	}
-	s := fmt.Sprintf("%d MX hosts, %d addresses", len(mx.Hosts), addrs)
+	s := plural(len(mx.Hosts), "MX host") + ", " + plural(addrs, "address")
 	if len(failed) > 0 {
 		s += "; lookups failed for " + strings.Join(failed, ", ")
 	}
