@@ -130,6 +130,10 @@ var scenarios = []struct {
 	{"dangling-mx.test", nil, []string{"mx.target-unresolvable fail gone.dangling-mx.test"}, 1},
 	{"no-mx.test", nil, []string{"mx.present warn no-mx.test"}, 0},
 	{"disagree.test", nil, []string{"mx.ns-consistency fail disagree.test"}, 1},
+	{"spf-broken.test", []string{"--profile", "mimecast-eu", "--mode", "readiness"},
+		[]string{"spf.lookup-limit fail spf-broken.test", "spf.void-limit fail spf-broken.test", "spf.gateway-include fail spf-broken.test",
+			"spf.headroom fail spf-broken.test", "spf.ptr warn spf-broken.test", "spf.ranges-authorized warn spf-broken.test",
+			"mx.at-gateway info spf-broken.test"}, 1},
 }
 
 func checkScenarios(t *testing.T, resolverAddr string, nsPort int) map[string][]string {
@@ -258,6 +262,15 @@ func TestUsageErrors(t *testing.T) {
 		{"check", "example.com", "--profile", "mimecast-europe"},
 		{"check", "example.com", "--resolver", "dns.google"},
 		{"check", "example.com", "--no-such-flag"},
+		{"spf", "example.com", "--ip", "192.0.2.300"},
+		{"spf", "example.com", "--range", "192.0.2.0/33"},
+		{"spf", "example.com", "--range", "192.0.2.1/24"},
+		{"spf", "example.com", "--max-lookups", "11", "--flatten"},
+		{"spf", "example.com", "--allowlist", "testdata/ipallowlist.txt"},
+		{"spf", "example.com", "--profile", "mimecast-eu", "--allowlist", "testdata/no-such-file.txt"},
+		{"spf", "example.com", "--profile", "mimecast-eu", "--allowlist", "testdata/bad-allowlist.txt"},
+		{"spf", "example.com", "--sender", "no-at-sign"},
+		{"spf"},
 		{"frobnicate"},
 	} {
 		r := run(t, args...)
@@ -293,6 +306,94 @@ func TestUnreachableResolver(t *testing.T) {
 	r := run(t, "mx", "example.com", "--resolver", addr, "--timeout", "3s")
 	assert.Equal(t, 3, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "error")
+}
+
+// mfcheck spf on the broken tenant: the tree with its arithmetic, the
+// gateway questions, a given client, an allow list and a flattened set.
+func TestSPFCommand(t *testing.T) {
+	w := startZones(t)
+	args := []string{"spf", "spf-broken.test", "--resolver", w.Resolver, "--profile", "mimecast-eu",
+		"--ip", "127.0.55.10", "--range", "127.0.60.0/23", "--allowlist", "testdata/ipallowlist.txt", "--flatten"}
+	r := run(t, append(args, "--output", "json")...)
+	assert.Equal(t, 1, r.code, r.stderr)
+	validateSchema(t, r.stdout)
+	var rep struct {
+		jsonReport
+		SPF struct {
+			Lookups     int `json:"lookups"`
+			VoidLookups int `json:"void_lookups"`
+			Tree        struct {
+				Domain string `json:"domain"`
+				Terms  []struct {
+					Text      string `json:"text"`
+					Cost      int    `json:"cost"`
+					Total     int    `json:"total"`
+					OverLimit bool   `json:"over_limit"`
+				} `json:"terms"`
+			} `json:"tree"`
+			Flattened struct {
+				Lookups int `json:"lookups"`
+				Records []struct {
+					Name    string   `json:"name"`
+					Strings []string `json:"strings"`
+				} `json:"records"`
+				Added []string `json:"added"`
+			} `json:"flattened"`
+		} `json:"spf"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	got := keys(rep.jsonReport)
+	for _, want := range []string{
+		"spf.ip-authorized fail spf-broken.test [127.0.55.10]", // the on-premises server is after the 10th lookup
+		"spf.ranges-authorized pass spf-broken.test",           // the CRM ranges, before it
+		"allowlist.gateway-ranges fail testdata/ipallowlist.txt",
+		"spf.lookup-limit fail spf-broken.test",
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.Equal(t, 13, rep.SPF.Lookups)
+	assert.Equal(t, 3, rep.SPF.VoidLookups)
+	assert.Equal(t, "spf-broken.test", rep.SPF.Tree.Domain)
+	require.Len(t, rep.SPF.Tree.Terms, 8)
+	assert.Equal(t, "include:_spf.spf-broken.test", rep.SPF.Tree.Terms[1].Text)
+	assert.Equal(t, 6, rep.SPF.Tree.Terms[1].Cost)
+	assert.Equal(t, 7, rep.SPF.Tree.Terms[1].Total)
+	assert.True(t, rep.SPF.Tree.Terms[3].OverLimit, "a:legacy is the 11th lookup")
+	assert.LessOrEqual(t, rep.SPF.Flattened.Lookups, 10)
+	assert.Equal(t, []string{"include:eu._netblocks.mimecast.com"}, rep.SPF.Flattened.Added)
+	require.NotEmpty(t, rep.SPF.Flattened.Records)
+	assert.Equal(t, "spf-broken.test", rep.SPF.Flattened.Records[0].Name)
+	for _, f := range rep.Findings {
+		if f.ID == "allowlist.gateway-ranges" {
+			assert.Equal(t, []any{"127.0.56.128/25"}, f.Evidence["missing"])
+		}
+	}
+
+	r = run(t, args...)
+	assert.Equal(t, 1, r.code)
+	for _, s := range []string{
+		"SPF tree of spf-broken.test: 13 of 10 DNS lookups",
+		"include:_spf.spf-broken.test", "over the limit: permerror here",
+		"Flattened SPF", `spf-broken.test. IN TXT "v=spf1 `, "Added: include:eu._netblocks.mimecast.com",
+		"Set-HostedConnectionFilterPolicy -Identity Default -IPAllowList @{Add=",
+	} {
+		assert.Contains(t, r.stdout, s)
+	}
+}
+
+// The same SPF tree, fetched from NSD and from pkg/dnstest, is the same.
+func TestSPFTreeAgreesBetweenNSDAndDnstest(t *testing.T) {
+	nsd := nsdAddr(t)
+	w := startZones(t)
+	tree := func(resolverAddr string) string {
+		r := run(t, "spf", "spf-broken.test", "--resolver", resolverAddr, "--profile", "mimecast-eu", "--output", "json")
+		var rep struct {
+			SPF json.RawMessage `json:"spf"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+		return string(rep.SPF)
+	}
+	assert.JSONEq(t, tree(w.Resolver), tree(nsd))
 }
 
 func TestProfilesAndVersion(t *testing.T) {
