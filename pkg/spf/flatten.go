@@ -64,7 +64,7 @@ type Flattened struct {
 	// Kept are the root's lookup terms left live; Replaced those replaced
 	// by addresses; Added the includes added (FlattenOptions.Add).
 	Kept, Replaced, Added []string
-	Warnings       []string
+	Warnings              []string
 }
 
 // Published is one TXT record of a flattened set.

@@ -1,8 +1,10 @@
 package spf
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mfcheck/mfcheck/pkg/profile"
+	"github.com/mfcheck/mfcheck/pkg/report"
 )
 
 // suiteStrings returns every TXT/SPF string of the conformance suites'
@@ -178,4 +183,65 @@ func TestSuiteStringsSeed(t *testing.T) {
 	if ok < 100 || bad < 30 {
 		t.Fatalf("suite seeds: %d parse, %d do not", ok, bad)
 	}
+}
+
+// FuzzAnalyze: any pair of records (a domain's and one it may include) is
+// analysed without a panic into findings with valid IDs; wherever the
+// static coverage promises a result, check_host() gives that result; and a
+// flattened set of a fully known record gives every sampled client the
+// result the record means to give.
+func FuzzAnalyze(f *testing.F) {
+	seeds := [][2]string{
+		{"v=spf1 include:d1.test mx a:d2.test -all", "v=spf1 ip4:10.0.0.0/25 ~all"},
+		{"v=spf1 exists:%{i}.d1.test redirect=d1.test", "v=spf1 -ip4:10.0.0.2 a -all"},
+		{"v=spf1 include:d1.test include:d1.test include:d1.test ptr ?all", "v=spf1 include:d0.test"},
+		{"v=spf1 a/24 mx//64 ip6:2001:db8::/64 -all", "v=spf1 redirect=d2.test"},
+		{"v=spf1 " + strings.Repeat("a:d1.test ", 12) + "-all", "garbage"},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1])
+	}
+	ips := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.200"),
+		netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8:1::1")}
+	f.Fuzz(func(t *testing.T, root, inc string) {
+		if len(root) > 2048 || len(inc) > 2048 {
+			return
+		}
+		data := map[string][]string{
+			"d0.test": {"TXT " + root, "A 10.0.0.1", "MX 10 d1.test"},
+			"d1.test": {"TXT " + inc, "A 10.0.0.2", "AAAA 2001:db8::2"},
+			"d2.test": {"TXT v=spf1 ip4:10.0.0.128/25 -all", "A 10.0.0.200"},
+		}
+		z := zoneOf(t, data)
+		ctx := context.Background()
+		p := &profile.Profile{ID: "gw", Name: "GW", SPFIncludes: []string{"d2.test"}, IPRangesLive: []string{"d2.test"}}
+		a := Analyze(ctx, z, "d0.test", Options{Profile: p, IPs: ips[:2], Flatten: true, FlattenLookups: 0})
+		rep := report.New("d0.test", "health")
+		rep.Add(a.Findings...)
+		if err := rep.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		c := &Checker{Resolver: z}
+		for _, ip := range ips {
+			out := c.CheckHost(ctx, Query{IP: ip, Sender: "x@d0.test", Helo: "h.test"})
+			if r := staticResult(a.Coverage, ip); r != "" && r != out.Result {
+				t.Fatalf("%s: coverage promises %s, check_host gives %s (%v)\nroot %q\ninc %q", ip, r, out.Result, out.Err, root, inc)
+			}
+		}
+		// The set Analyze flattened gains the gateway's include when the
+		// record lacks it; equivalence is about the record alone.
+		want := a.Tree.Coverage(noLimits)
+		flat, err := a.Tree.Flatten(FlattenOptions{MaxLookups: 0})
+		if err != nil || !exactlyKnown(want) {
+			return
+		}
+		fz := zoneOf(t, publishFlattened(data, "d0.test", flat))
+		fc := &Checker{Resolver: fz}
+		for _, ip := range ips {
+			out := fc.CheckHost(ctx, Query{IP: ip, Sender: "x@d0.test", Helo: "h.test"})
+			if r := staticResult(want, ip); r != out.Result {
+				t.Fatalf("%s: the record means %s, the flattened set gives %s (%v)\nroot %q\ninc %q\nflat %q", ip, r, out.Result, out.Err, root, inc, flat.Records[0].Text)
+			}
+		}
+	})
 }

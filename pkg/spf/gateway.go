@@ -292,12 +292,12 @@ func ipFindings(ctx context.Context, a *Analysis, m *memo, opt Options) []report
 			if o.Err != nil {
 				f.Message += fmt.Sprintf(" (%v)", o.Err)
 			}
-			if o.Result != PermError {
-				kind := "ip4"
-				if ip.Unmap().Is6() {
-					kind = "ip6"
-				}
-				f.Remediation = "Authorize it, e.g. add " + kind + ":" + ip.Unmap().String() + " before the all term: " + withInclude(a.Tree.Root, kind+":"+ip.Unmap().String())
+			term := ipTerms([]string{ip.Unmap().String()})[0]
+			switch {
+			case a.Tree.Root.Record == nil && o.Result == None:
+				f.Remediation = fmt.Sprintf("Publish an SPF record that authorizes it, e.g. v=spf1 %s -all", term)
+			case a.Tree.Root.Record != nil && o.Result != PermError:
+				f.Remediation = "Authorize it, e.g. add " + term + " before the all term: " + withInclude(a.Tree.Root, term)
 			}
 		}
 		out = append(out, f)
