@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go4.org/netipx"
@@ -367,7 +368,7 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 		f.Status = report.StatusPass
 		f.Message = fmt.Sprintf("Every address of %s gets pass", what)
 		f.Message = strings.ToUpper(f.Message[:1]) + f.Message[1:]
-	case len(maybe) == len(uncovered) && sameSet(maybe, uncovered):
+	case slices.Equal(maybe, uncovered):
 		f.Status = report.StatusWarn
 		f.Message = fmt.Sprintf("Of %s, %s might get pass, depending on terms that need the client or the sender (%s)", what, describeRanges(uncovered), strings.Join(a.Tree.Unknown, "; "))
 		f.Evidence["depends_on"] = a.Tree.Unknown
@@ -416,16 +417,4 @@ func lookups(n int) string {
 		return "1 DNS lookup"
 	}
 	return fmt.Sprintf("%d DNS lookups", n)
-}
-
-func sameSet(a, b []netip.Prefix) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
