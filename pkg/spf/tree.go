@@ -497,6 +497,12 @@ func answerOctets(name string, rrs []dns.RR) int {
 	m.Response = true
 	m.Answer = rrs
 	m.Compress = true
+	// Pack, not Len: miekg's Len counts a TXT string in its presentation
+	// form, so each \DDD escape (a non-ASCII or control byte) counted 4
+	// octets and a 64 KiB answer with such bytes was reported as 255 KB.
+	if buf, err := m.Pack(); err == nil {
+		return len(buf)
+	}
 	return m.Len()
 }
 
