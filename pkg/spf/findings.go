@@ -75,7 +75,7 @@ func presentFinding(root *Node) (report.Finding, bool) {
 	switch {
 	case root.Err == nil || errors.As(root.Err, new(*SyntaxError)):
 		f.Status = report.StatusPass
-		f.Message = "SPF record published: " + root.Text
+		f.Message = "SPF record published: " + abbreviate(root.Text, 400)
 		f.Evidence = map[string]any{"record": root.Text, "txt_records": len(root.TXT)}
 	case errors.Is(root.Err, ErrMultipleRecords):
 		return f, false // spf.multiple says it
@@ -251,7 +251,7 @@ func lookupLimitFinding(t *Tree, cov *Coverage) report.Finding {
 		f.Remediation = fmt.Sprintf("Cut the count to %d or fewer: remove includes of services no longer used, replace a/mx terms by ip4/ip6, or flatten the costliest (mfcheck spf %s --flatten). Costliest: %s.", lim, t.Root.Domain, costliestText(t, 3))
 	case !t.CountsExact:
 		f.Status = report.StatusError
-		f.Message = fmt.Sprintf("Could not count every DNS lookup (%s); at least %d of %d", strings.Join(t.Incomplete, "; "), t.Lookups, lim)
+		f.Message = fmt.Sprintf("Could not count every DNS lookup (%s); at least %d of %d", firstOf(t.Incomplete), t.Lookups, lim)
 		f.Evidence["incomplete"] = t.Incomplete
 	default:
 		f.Status = report.StatusPass
@@ -290,11 +290,11 @@ func voidLimitFinding(t *Tree) report.Finding {
 	switch {
 	case worst > lim:
 		f.Status = report.StatusFail
-		f.Message = fmt.Sprintf("SPF makes %d void lookups (NXDOMAIN or NODATA) for %s clients; over the limit of %d receivers return permerror (RFC 7208 §4.6.4): %s", worst, worseFamily(t), lim, strings.Join(voids, "; "))
+		f.Message = fmt.Sprintf("SPF makes %d void lookups (NXDOMAIN or NODATA) for %s clients; over the limit of %d receivers return permerror (RFC 7208 §4.6.4): %s", worst, worseFamily(t), lim, firstOf(voids))
 		f.Remediation = "Remove the terms that name hosts without addresses, or publish the missing records."
 	case worst > 0:
 		f.Status = report.StatusWarn
-		f.Message = fmt.Sprintf("%d of %d allowed void lookups: %s; such terms match nothing and bring the record closer to permerror", worst, lim, strings.Join(voids, "; "))
+		f.Message = fmt.Sprintf("%d of %d allowed void lookups: %s; such terms match nothing and bring the record closer to permerror", worst, lim, firstOf(voids))
 		f.Remediation = "Remove the terms that name hosts without addresses, or publish the missing records."
 	default:
 		f.Status = report.StatusPass
@@ -476,6 +476,20 @@ func txtTexts(n *Node) []string {
 		out = append(out, strings.Join(strs, ""))
 	}
 	return out
+}
+
+// messageItems is how many items of a list a message names; the evidence
+// holds them all.
+const messageItems = 5
+
+// firstOf joins the first few items of a list for a message, saying how many
+// more there are: a hostile tree can have hundreds of void terms or
+// unfetched parts.
+func firstOf(items []string) string {
+	if len(items) <= messageItems {
+		return strings.Join(items, "; ")
+	}
+	return strings.Join(items[:messageItems], "; ") + fmt.Sprintf("; and %d more", len(items)-messageItems)
 }
 
 // trimClass drops the package's sentinel prefix ("spf: no SPF record: ")

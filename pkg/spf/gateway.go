@@ -220,7 +220,8 @@ func headroomFinding(t *Tree, p *profile.Profile, present bool, trees map[string
 			f.Message = fmt.Sprintf("The record needs %d of %d DNS lookups with the gateway include; %d left for other senders", t.Lookups, lim, left)
 		}
 		if !t.CountsExact {
-			f.Status, f.Message = report.StatusError, "Could not count every lookup: "+strings.Join(t.Incomplete, "; ")
+			f.Status, f.Message = report.StatusError, "Could not count every lookup: "+firstOf(t.Incomplete)
+			f.Evidence["incomplete"] = t.Incomplete
 		}
 		return f, true
 	}
@@ -237,7 +238,8 @@ func headroomFinding(t *Tree, p *profile.Profile, present bool, trees map[string
 		if !t.CountsExact {
 			why = append(why, t.Incomplete...)
 		}
-		f.Message = "Could not tell whether the gateway's include fits: " + strings.Join(why, "; ")
+		f.Message = "Could not tell whether the gateway's include fits: " + firstOf(why)
+		f.Evidence["incomplete"] = why
 		return f, true
 	}
 	cost := 1 + gt.Lookups
@@ -370,7 +372,7 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 		f.Message = strings.ToUpper(f.Message[:1]) + f.Message[1:]
 	case slices.Equal(maybe, uncovered):
 		f.Status = report.StatusWarn
-		f.Message = fmt.Sprintf("Of %s, %s might get pass, depending on terms that need the client or the sender (%s)", what, describeRanges(uncovered), strings.Join(a.Tree.Unknown, "; "))
+		f.Message = fmt.Sprintf("Of %s, %s might get pass, depending on terms that need the client or the sender (%s)", what, describeRanges(uncovered), firstOf(a.Tree.Unknown))
 		f.Evidence["depends_on"] = a.Tree.Unknown
 	default:
 		f.Status = report.StatusFail
@@ -392,7 +394,8 @@ func rangeFinding(a *Analysis, ranges []netip.Prefix, what string, unverified bo
 	if !a.Tree.CountsExact || len(a.Tree.Incomplete) > 0 {
 		if f.Status != report.StatusPass {
 			f.Status = report.StatusError
-			f.Message = fmt.Sprintf("Could not check all of %s: %s", what, strings.Join(a.Tree.Incomplete, "; "))
+			f.Message = fmt.Sprintf("Could not check all of %s: %s", what, firstOf(a.Tree.Incomplete))
+			f.Evidence["incomplete"] = a.Tree.Incomplete
 		}
 	}
 	return f
