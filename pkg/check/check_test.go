@@ -2,6 +2,8 @@ package check_test
 
 import (
 	"context"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mfcheck/mfcheck/pkg/allowlist"
 	"github.com/mfcheck/mfcheck/pkg/check"
 	"github.com/mfcheck/mfcheck/pkg/lab"
 	"github.com/mfcheck/mfcheck/pkg/mx"
@@ -130,4 +133,33 @@ func BenchmarkCheckMX(b *testing.B) {
 	b.ReportMetric(float64(perOp)/float64(bound), "ratio")
 	b.ReportMetric(float64(queries), "queries")
 	b.ReportMetric(float64(time.Duration(queries)*perQuery/time.Millisecond), "sequential-ms")
+}
+
+// The SPF analysis runs beside the MX one through the same client, fills
+// the report's SPF section, and feeds the gateway's live ranges to the
+// allow-list comparison.
+func TestRunSPFAndAllowlist(t *testing.T) {
+	w := startZones(t)
+	list, err := allowlist.Parse(strings.NewReader("127.0.56.0/25\n"), "allow.txt")
+	require.NoError(t, err)
+	cfg := config(t, w, "bypass.test")
+	cfg.Allowlist = list
+	cfg.SPF = check.SPFConfig{IPs: []netip.Addr{netip.MustParseAddr("127.0.57.9")}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := newClient(t, w)
+	rep := check.Run(ctx, cfg, check.Deps{DNS: c})
+	require.NoError(t, rep.Validate())
+	require.NotNil(t, rep.SPF)
+	assert.Equal(t, "bypass.test", rep.SPF.Domain)
+	assert.Equal(t, 1, rep.SPF.Lookups)
+	status := map[string]report.Status{}
+	for _, f := range rep.Findings {
+		status[f.ID+" "+f.Subject] = f.Status
+	}
+	assert.Equal(t, report.StatusFail, status["spf.gateway-include bypass.test"], "bypass.test names only Microsoft 365")
+	assert.Equal(t, report.StatusPass, status["spf.ip-authorized bypass.test [127.0.57.9]"])
+	assert.Equal(t, report.StatusFail, status["allowlist.gateway-ranges allow.txt"], "half of 127.0.56.0/24 is missing")
+	queries, distinct, _ := c.Stats()
+	assert.Equal(t, distinct, queries, "the MX and SPF checks share every answer")
 }
