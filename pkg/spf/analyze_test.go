@@ -305,3 +305,16 @@ func TestFlattenAddsTheMissingGatewayInclude(t *testing.T) {
 	assert.Equal(t, "v=spf1 ip4:40.92.0.0/15 ip4:52.100.0.0/14 ip4:192.0.2.1 include:_netblocks.gw.test -all", a.Flattened.Records[0].Text)
 	assert.Equal(t, 2, a.Flattened.Lookups, "the gateway's include and its nested include")
 }
+
+// The first term over the limit is found in evaluation order: inside an
+// include before the terms after it.
+func TestFirstOverLimitInEvaluationOrder(t *testing.T) {
+	data := map[string][]string{
+		"c.test":   {"TXT v=spf1 " + strings.Repeat("a ", 8) + "include:v.test a -all", "A 192.0.2.1"},
+		"v.test":   {"TXT v=spf1 a:h.v.test a:h.v.test -all"},
+		"h.v.test": {"A 192.0.2.2"},
+	}
+	a := analyze(t, data, "c.test", Options{})
+	f := one(t, a, IDLookupLimit)
+	assert.Contains(t, f.Message, "from term 2 `a:h.v.test` of v.test on", f.Message)
+}

@@ -199,26 +199,33 @@ func costliestText(t *Tree, n int) string {
 // firstOverLimit is the first term, in evaluation order, reached after the
 // lookup limit is used up.
 func firstOverLimit(t *Tree) (*Node, *TermInfo) {
-	var node *Node
-	var term *TermInfo
-	walkNodes(t.Root, func(n *Node) {
-		if term != nil || n.Record == nil {
-			return
+	var visit func(n *Node) (*Node, *TermInfo)
+	visit = func(n *Node) (*Node, *TermInfo) {
+		if n == nil || n.Record == nil {
+			return nil, nil
 		}
+		var redirect *TermInfo
 		for _, ti := range n.Terms {
-			if ti.OverLimit && ti.Term != n.Record.Redirect {
-				node, term = n, ti
-				return
+			if ti.Term == n.Record.Redirect {
+				redirect = ti // evaluated after every mechanism
+				continue
 			}
-		}
-		for _, ti := range n.Terms {
 			if ti.OverLimit {
-				node, term = n, ti
-				return
+				return n, ti
+			}
+			if found, term := visit(ti.Child); term != nil {
+				return found, term
 			}
 		}
-	})
-	return node, term
+		if redirect == nil {
+			return nil, nil
+		}
+		if redirect.OverLimit {
+			return n, redirect
+		}
+		return visit(redirect.Child)
+	}
+	return visit(t.Root)
 }
 
 func lookupLimitFinding(t *Tree, cov *Coverage) report.Finding {
