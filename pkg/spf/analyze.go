@@ -157,7 +157,7 @@ func expandWith(ctx context.Context, m *memo, domain string, opt ExpandOptions) 
 	x.senderDomain = root.Domain
 	x.expandNode(root)
 	x.wg.Wait()
-	t := &Tree{Root: root, Limits: opt.Limits, res: m, Queries: m.asked()}
+	t := &Tree{Root: root, Limits: opt.Limits, Queries: m.asked()}
 	t.count()
 	return t
 }

@@ -28,11 +28,8 @@ type counter struct {
 
 func (c *counter) node(n *Node) {
 	if n.Err != nil {
-		switch {
-		case errors.Is(n.Err, ErrNotExpanded):
-			c.exact = false
-			c.incomplete("%s: %v", n.Domain, n.Err)
-		case n.Result == TempError:
+		// Not fetched (a bound) or not answered: what lies below is unknown.
+		if errors.Is(n.Err, ErrNotExpanded) || n.Result == TempError {
 			c.exact = false
 			c.incomplete("%s: %v", n.Domain, n.Err)
 		}
@@ -83,20 +80,18 @@ func (c *counter) term(n *Node, ti *TermInfo) {
 	case ti.Child != nil:
 		c.node(ti.Child)
 	case ti.Addr != nil && ti.Term.Mechanism.Kind == MechExists:
-		c.lookupErr(n, ti, &ti.Addr.V4)
+		c.lookupErr(n, ti, ti.Addr.V4.Err)
 		// §5.7: one A query whatever the client's family.
 		ti.Void4, ti.Void6 = ti.Addr.V4.Void, ti.Addr.V4.Void
 	case ti.Addr != nil:
-		c.lookupErr(n, ti, &ti.Addr.V4)
-		c.lookupErr(n, ti, &ti.Addr.V6)
+		c.lookupErr(n, ti, ti.Addr.V4.Err)
+		c.lookupErr(n, ti, ti.Addr.V6.Err)
 		ti.Void4, ti.Void6 = ti.Addr.V4.Void, ti.Addr.V6.Void
 	case ti.MX != nil:
-		if ti.MX.Err != nil {
-			c.lookupErr(n, ti, &AddrLookup{Err: ti.MX.Err})
-		}
+		c.lookupErr(n, ti, ti.MX.Err)
 		for i := range ti.MX.Hosts {
-			c.lookupErr(n, ti, &ti.MX.Hosts[i].Addr.V4)
-			c.lookupErr(n, ti, &ti.MX.Hosts[i].Addr.V6)
+			c.lookupErr(n, ti, ti.MX.Hosts[i].Addr.V4.Err)
+			c.lookupErr(n, ti, ti.MX.Hosts[i].Addr.V6.Err)
 		}
 		// The MX query is the mechanism's only void lookup: its hosts'
 		// address lookups are not counted (eval.go, mx).
@@ -112,9 +107,9 @@ func (c *counter) term(n *Node, ti *TermInfo) {
 
 // lookupErr records a failed lookup of a term as incomplete; an invalid
 // name is not a failure (the mechanism simply does not match).
-func (c *counter) lookupErr(n *Node, ti *TermInfo, l *AddrLookup) {
-	if l.Err != nil && !errors.Is(l.Err, ErrInvalidDomain) {
-		c.incomplete("%s: term %d %q: %v", n.Domain, ti.Term.Index, ti.Term.Text, l.Err)
+func (c *counter) lookupErr(n *Node, ti *TermInfo, err error) {
+	if err != nil && !errors.Is(err, ErrInvalidDomain) {
+		c.incomplete("%s: term %d %q: %v", n.Domain, ti.Term.Index, ti.Term.Text, err)
 	}
 }
 

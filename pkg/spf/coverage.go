@@ -3,7 +3,6 @@ package spf
 import (
 	"errors"
 	"net/netip"
-	"slices"
 
 	"go4.org/netipx"
 )
@@ -580,5 +579,5 @@ func prefixStrings(ps []netip.Prefix) []string {
 	for i, p := range ps {
 		out[i] = p.String()
 	}
-	return slices.Clip(out)
+	return out
 }

@@ -100,9 +100,6 @@ type Tree struct {
 	Unknown []string
 	// Queries is the number of distinct DNS questions the expansion asked.
 	Queries int
-
-	// res answers again what the expansion asked, without new queries.
-	res *memo
 }
 
 // Node is one record of the tree: the root's, or an include or redirect
