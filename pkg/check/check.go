@@ -126,6 +126,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 			add(fs)
 			mu.Lock()
 			rep.SPF = a.Section
+			if a.FlattenErr != nil {
+				// Asked for, not produced: say so rather than print nothing.
+				rep.Notes = append(rep.Notes, "--flatten: "+a.FlattenErr.Error())
+			}
 			mu.Unlock()
 		}()
 	}

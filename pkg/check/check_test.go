@@ -163,3 +163,18 @@ func TestRunSPFAndAllowlist(t *testing.T) {
 	queries, distinct, _ := c.Stats()
 	assert.Equal(t, distinct, queries, "the MX and SPF checks share every answer")
 }
+
+// --flatten on a domain without a record says why nothing was flattened.
+func TestRunFlattenWithoutRecordSaysWhy(t *testing.T) {
+	w := startZones(t)
+	cfg := config(t, w, "zones.test") // serves no SPF record
+	cfg.Areas = []string{check.AreaSPF}
+	cfg.SPF = check.SPFConfig{Flatten: true, FlattenLookups: 10}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep := check.Run(ctx, cfg, check.Deps{DNS: newClient(t, w)})
+	require.NotNil(t, rep.SPF)
+	assert.Nil(t, rep.SPF.Flattened)
+	require.Len(t, rep.Notes, 1)
+	assert.Contains(t, rep.Notes[0], "--flatten: spf: cannot flatten: zones.test")
+}
