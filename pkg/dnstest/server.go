@@ -32,6 +32,8 @@ type Server struct {
 	zones  map[string]*zoneIndex // by origin
 	faults map[string][]Fault    // by canonical name
 	delay  time.Duration
+	// authenticated: names whose answers carry AD (authenticated.go)
+	authenticated map[string]bool
 
 	logMu sync.Mutex
 	log   []*Query
@@ -257,6 +259,7 @@ func (s *Server) respond(r *dns.Msg, proto string) (*dns.Msg, time.Duration) {
 		}
 		fitUDP(m, limit, optionalNS)
 	}
+	s.markAuthenticated(r, m)
 	return m, delay
 }
 
