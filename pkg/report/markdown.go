@@ -69,6 +69,9 @@ func writeMarkdownReport(ew *errWriter, r *Report) {
 	if r.SPF != nil {
 		writeMarkdownSPF(ew, r.SPF)
 	}
+	if len(r.TLS) > 0 {
+		writeMarkdownTLS(ew, r.TLS)
+	}
 }
 
 // writeMarkdownFindings writes the findings table and, folded, the

@@ -66,6 +66,9 @@ func TestGolden(t *testing.T) {
 		{"table_spf_color.txt", FormatTable, Options{Color: true}, func() []*Report { return []*Report{spfContoso()} }},
 		{"report_spf.json", FormatJSON, Options{}, func() []*Report { return []*Report{spfContoso()} }},
 		{"report_spf.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{spfContoso()} }},
+		{"table_tls.txt", FormatTable, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
+		{"report_tls.json", FormatJSON, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
+		{"report_tls.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -332,6 +335,7 @@ func TestJSONMatchesSchema(t *testing.T) {
 		render(t, FormatJSON, Options{}, empty),
 		render(t, FormatJSON, Options{}, minimal),
 		render(t, FormatJSON, Options{}, spfContoso()),
+		render(t, FormatJSON, Options{}, tlsContoso()),
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(render(t, FormatJSON, Options{}, contoso(), lab()))), "\n") {
 		docs = append(docs, []byte(line))

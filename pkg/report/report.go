@@ -118,7 +118,10 @@ type Report struct {
 	Summary    Summary   `json:"summary"`
 	Findings   []Finding `json:"findings"`
 	SPF        *SPF      `json:"spf,omitempty"` // set when the run expanded the SPF record
-	DNS        *DNSStats `json:"dns,omitempty"`
+	// TLS lists the SMTP endpoints probed, in probe order (MX hosts by
+	// preference, then smart hosts); absent when nothing was probed.
+	TLS []TLSEndpoint `json:"tls,omitempty"`
+	DNS *DNSStats     `json:"dns,omitempty"`
 }
 
 // Tool names the program that wrote the report.

@@ -67,6 +67,11 @@ func writeTableReport(ew *errWriter, opt Options, r *Report) error {
 			return err
 		}
 	}
+	if len(r.TLS) > 0 {
+		if err := tlsTable(ew, c, r.TLS); err != nil {
+			return err
+		}
+	}
 
 	var rem []Finding
 	for _, f := range r.Findings {
