@@ -1,7 +1,9 @@
 // Package lab is the simulated world behind `mfcheck demo` and the end-to-end
 // tests: a customer domain in Exchange hybrid mode that has moved its MX
 // behind a gateway, the gateway's zone and the cloud mailbox platform's zone,
-// all served by in-process authoritative DNS servers on loopback. Some
+// all served by in-process authoritative DNS servers on loopback, and the
+// gateway's and the platform's SMTP hosts (go-smtp servers with STARTTLS and
+// certificates from a lab CA minted at start). Some
 // problems are built in on purpose, so the report has something to find.
 //
 // The zones use the gateway's and platform's real host names (mimecast.com,
@@ -10,6 +12,7 @@
 package lab
 
 import (
+	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
@@ -52,6 +55,12 @@ type World struct {
 	// DNS gives tests access to the servers' query logs and fault injection:
 	// DNS[0] is ns1 (every zone), DNS[1] is ns2 (the stale customer zone).
 	DNS []*dnstest.Server
+
+	// SMTPPort is the port every lab SMTP host listens on (0 when the world
+	// has none, as with StartDir); Roots verifies their certificates.
+	SMTPPort int
+	Roots    *x509.CertPool
+	mail     *mailWorld
 }
 
 // Start loads the embedded zones and starts the demo world on loopback.
@@ -64,7 +73,17 @@ func Start() (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Serve(primary, secondary, ns1Addr, ns2Addr)
+	w, err := Serve(primary, secondary, ns1Addr, ns2Addr)
+	if err != nil {
+		return nil, err
+	}
+	mail, port, err := startMail()
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	w.mail, w.SMTPPort, w.Roots = mail, port, mail.roots()
+	return w, nil
 }
 
 // StartDir serves the zone files of dir (primary server at addr1) and of
@@ -117,13 +136,26 @@ func (w *World) Close() {
 	for _, s := range w.DNS {
 		s.Close()
 	}
+	if w.mail != nil {
+		w.mail.close()
+	}
+}
+
+// Messages returns the messages the lab's SMTP hosts have accepted so far.
+func (w *World) Messages() []Message {
+	if w.mail == nil {
+		return nil
+	}
+	w.mail.mu.Lock()
+	defer w.mail.mu.Unlock()
+	return append([]Message(nil), w.mail.messages...)
 }
 
 // Notes describe the simulation for the report header.
 func Notes() []string {
 	return []string{
 		"Simulated world: contoso.example (Exchange hybrid + Microsoft 365) has just moved its MX to Mimecast EU.",
-		"Every host is on loopback and answered by mfcheck's own in-process DNS servers; no real domain is contacted.",
+		"Every host is on loopback and answered by mfcheck's own in-process DNS and SMTP servers; no real domain is contacted.",
 	}
 }
 
