@@ -12,6 +12,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -297,6 +298,41 @@ func mfcheckVerdict(rep jsonReport, subject string) tlsVerdict {
 	return v
 }
 
+// endpointVerdict is the report's own one-word verdict for an endpoint, from
+// its "tls" section (pkg/report.TLSEndpoint, posttls-finger's words), or ""
+// when the report has no row for it.
+func endpointVerdict(t *testing.T, r result, h tlsHost) (verdict, reason string) {
+	t.Helper()
+	var rep struct {
+		TLS []struct {
+			Host    string `json:"host"`
+			Address string `json:"address"`
+			Port    int    `json:"port"`
+			Verdict string `json:"verdict"`
+			Reason  string `json:"reason"`
+		} `json:"tls"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+	for _, e := range rep.TLS {
+		if e.Host == h.name && e.Address == h.addr && (e.Port == 0 || e.Port == 25) {
+			return e.Verdict, e.Reason
+		}
+	}
+	return "", ""
+}
+
+// sameAsFindings asserts the report's tls row, where there is one, says
+// what its findings say.
+func sameAsFindings(t *testing.T, r result, h tlsHost, mf tlsVerdict) {
+	t.Helper()
+	v, why := endpointVerdict(t, r, h)
+	if v == "" {
+		t.Logf("%s: the report has no tls row for it", h.subject())
+		return
+	}
+	assert.Equal(t, mf.Verdict, v, "%s: the report's tls row (%s: %s) and its findings disagree\n%s", h.subject(), v, why, mf.Evidence)
+}
+
 // exitFor is the contract's exit code for a report's worst status.
 func exitFor(rep jsonReport) int {
 	hasError := false
@@ -394,8 +430,9 @@ func TestTLSAgreesWithPosttlsFinger(t *testing.T) {
 	for _, h := range tlsHosts {
 		t.Run(h.name, func(t *testing.T) {
 			pf := fingerVerdict(f.run(t, h, "-F", ca))
-			_, rep := runMfcheck(t, "tls", h.name, "--resolver", nsd, "--ca-file", ca, "--output", "json", "--timeout", "30s")
+			r, rep := runMfcheck(t, "tls", h.name, "--resolver", nsd, "--ca-file", ca, "--output", "json", "--timeout", "30s")
 			mf := mfcheckVerdict(rep, h.subject())
+			sameAsFindings(t, r, h, mf)
 			table = append(table, fmt.Sprintf("%-24s %-28s %-28s", h.name, pf, mf))
 			checkExpected(t, "posttls-finger", h, pf, true)
 			checkExpected(t, "mfcheck", h, mf, false)
@@ -419,6 +456,7 @@ func TestTLSCheckProbesEveryMX(t *testing.T) {
 		mf := mfcheckVerdict(rep, h.subject())
 		require.NotEqual(t, verdictError, mf.Verdict, "%s not probed (or not judged) by check: %s", h.subject(), mf.Evidence)
 		checkExpected(t, "mfcheck check", h, mf, false)
+		sameAsFindings(t, r, h, mf)
 		agree(t, h, fingerVerdict(f.run(t, h, "-F", ca)), mf)
 	}
 }
