@@ -396,4 +396,3 @@ func dmarcReports(d *DMARC) []report.Finding {
 	}
 	return out
 }
-

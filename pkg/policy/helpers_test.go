@@ -3,6 +3,8 @@ package policy_test
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -101,6 +103,8 @@ func policyServer(t *testing.T, cert tls.Certificate, h http.Handler) int {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	// Handshake failures are what some tests provoke; keep them out of the log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return port(t, srv.Listener.Addr())
