@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -33,6 +32,7 @@ type app struct {
 	trace       bool
 	nsPort      int
 	spf         spfFlags
+	tls         tlsFlags
 
 	exitCode int
 }
@@ -65,7 +65,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 a finding at or above it;
 	_ = pf.MarkHidden("ns-port")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
-	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
+	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.tlsCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
 	return root
 }
 
@@ -129,6 +129,14 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	if err != nil {
 		return err
 	}
+	smtpCfg, policyCfg, err := a.smtpConfig()
+	if err != nil {
+		return err
+	}
+	roots, err := a.roots()
+	if err != nil {
+		return err
+	}
 	if servers == nil {
 		servers = a.resolvers
 	}
@@ -141,17 +149,11 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	rep := check.Run(ctx, check.Config{
 		Domain: trimDot(domain), Mode: a.mode, Profile: opts.profile, Profiles: opts.registry,
 		Areas: areas, NSPort: a.nsPort, Trace: a.trace, Version: versionString(),
-		SPF: spfCfg, Allowlist: list,
+		SPF: spfCfg, Allowlist: list, SMTP: smtpCfg, Policy: policyCfg, Roots: roots,
 	}, check.Deps{DNS: client})
 	rep.Simulation = simulation
 	rep.Notes = append(rep.Notes, notes...)
-	if err := report.Render(a.stdout, opts.format, report.Options{
-		Color: opts.format == report.FormatTable && report.ColorFor(os.Stdout), Trace: a.trace, FailOn: opts.failOn,
-	}, rep); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	a.exitCode = report.ExitCode(opts.failOn, rep)
-	return nil
+	return a.render(rep, opts)
 }
 
 func (a *app) checkCommand() *cobra.Command {
@@ -160,13 +162,16 @@ func (a *app) checkCommand() *cobra.Command {
 		Short: "Run every check for a domain",
 		Example: `  mfcheck check contoso.com --profile mimecast-eu --mode readiness
   mfcheck check contoso.com --profile mimecast-eu --mode readiness --ip 198.51.100.25 --allowlist ipallowlist.txt
-  mfcheck check contoso.com --profile mimecast-eu --mode smoke --output json`,
+  mfcheck check contoso.com --profile mimecast-eu --mode smoke --output json
+  mfcheck check contoso.com --profile mimecast-eu --smart-host relay.contoso.com:587 --dkim-selector s1
+  mfcheck check contoso.com --no-smtp`,
 		Args: exactArgs(1, "a domain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runCheck(cmd, args[0], nil, nil, false, nil)
 		},
 	}
 	a.addSPFFlags(cmd, false)
+	a.addSMTPFlags(cmd)
 	return cmd
 }
 

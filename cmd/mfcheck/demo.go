@@ -36,6 +36,9 @@ against it and prints the report. It takes the same output flags as check.`,
 			}
 			defer world.Close()
 			a.nsPort = world.NSPort
+			a.tls.smtpPort = world.SMTPPort
+			a.tls.extraRoots = world.Roots
+			a.tls.mtaSTSPort = world.HTTPSPort
 			return a.runCheck(cmd, lab.Domain, nil, []string{world.Resolver}, true, lab.Notes())
 		},
 	}

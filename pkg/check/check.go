@@ -6,7 +6,10 @@ package check
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/mfcheck/mfcheck/pkg/allowlist"
 	"github.com/mfcheck/mfcheck/pkg/mx"
+	"github.com/mfcheck/mfcheck/pkg/policy"
 	"github.com/mfcheck/mfcheck/pkg/profile"
 	"github.com/mfcheck/mfcheck/pkg/report"
 	"github.com/mfcheck/mfcheck/pkg/resolver"
@@ -22,8 +26,10 @@ import (
 
 // Areas a run can be limited to.
 const (
-	AreaMX  = "mx"
-	AreaSPF = "spf"
+	AreaMX     = "mx"
+	AreaSPF    = "spf"
+	AreaTLS    = "tls"    // SMTP/STARTTLS/certificate/DANE probes of MX hosts and smart hosts
+	AreaPolicy = "policy" // DMARC, MTA-STS, TLS-RPT, DKIM selectors
 )
 
 // Config says what to check.
@@ -47,6 +53,14 @@ type Config struct {
 	// Allowlist is the connection-filter allow list to compare with the
 	// profile's sending ranges (allowlist.gateway-ranges), or nil.
 	Allowlist *allowlist.List
+	// SMTP says which SMTP endpoints to probe and how.
+	SMTP SMTPConfig
+	// Policy is the DMARC/MTA-STS/TLS-RPT/DKIM part.
+	Policy PolicyConfig
+	// Roots verify every certificate of the run (SMTP endpoints and the
+	// MTA-STS policy host): the system roots plus --ca-file; nil = the
+	// system roots.
+	Roots *x509.CertPool
 	// Version is written into the report.
 	Version string
 }
@@ -62,6 +76,15 @@ type SPFConfig struct {
 	// Flatten asks for a flattened record set within FlattenLookups.
 	Flatten        bool
 	FlattenLookups int
+}
+
+// PolicyConfig is the policy-record part of a run.
+type PolicyConfig struct {
+	// Selectors are DKIM selectors to check besides the profiles' ones
+	// (--dkim-selector).
+	Selectors []string
+	// HTTPSPort is the MTA-STS policy host's port; 0 = 443 (labs only).
+	HTTPSPort int
 }
 
 // DNS is the resolver a run uses: lookups for the checks, plus the query log
@@ -100,20 +123,30 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		rep.Add(fs...)
 		mu.Unlock()
 	}
-	if wants(cfg, AreaMX) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := mx.Analyze(ctx, deps.DNS, cfg.Domain, mx.Options{
+
+	// The MX result feeds the TLS probes (which addresses) and the policy
+	// checks (MTA-STS matching); the SPF result names the mail platform
+	// for DKIM. Each later step starts the moment its input is known.
+	var mxRes *mx.Result
+	mxDone := make(chan struct{})
+	if wants(cfg, AreaMX) || wants(cfg, AreaTLS) || wants(cfg, AreaPolicy) {
+		wg.Go(func() {
+			defer close(mxDone)
+			mxRes = mx.Analyze(ctx, deps.DNS, cfg.Domain, mx.Options{
 				Mode: cfg.Mode, Profile: cfg.Profile, Profiles: cfg.Profiles, NSPort: cfg.NSPort,
 			})
-			add(res.Findings)
-		}()
+			if wants(cfg, AreaMX) {
+				add(mxRes.Findings)
+			}
+		})
+	} else {
+		close(mxDone)
 	}
+	var spfSection *report.SPF
+	spfDone := make(chan struct{})
 	if wants(cfg, AreaSPF) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			defer close(spfDone)
 			a := spf.Analyze(ctx, deps.DNS, cfg.Domain, spf.Options{
 				Mode: cfg.Mode, Profile: cfg.Profile,
 				IPs: cfg.SPF.IPs, Sender: cfg.SPF.Sender, Helo: cfg.SPF.Helo, Ranges: cfg.SPF.Ranges,
@@ -126,14 +159,55 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 			add(fs)
 			mu.Lock()
 			rep.SPF = a.Section
+			spfSection = a.Section
 			if a.FlattenErr != nil {
 				// Asked for, not produced: say so rather than print nothing.
 				rep.Notes = append(rep.Notes, "--flatten: "+a.FlattenErr.Error())
 			}
 			mu.Unlock()
-		}()
+		})
+	} else {
+		close(spfDone)
+	}
+	var mxProbe, smartProbe probeResult
+	if wants(cfg, AreaTLS) {
+		smtpCfg := cfg.SMTP
+		smtpCfg.Roots = cfg.Roots
+		// Smart hosts do not depend on the MX: their probes start at once.
+		wg.Go(func() {
+			targets, fs := resolveEndpoints(ctx, deps.DNS, smartHostPlans(cfg.Profile, smtpCfg.SmartHosts), smtpCfg.Port)
+			smartProbe = probeEndpoints(ctx, deps.DNS, smtpCfg, targets)
+			smartProbe.findings = append(fs, smartProbe.findings...)
+		})
+		wg.Go(func() {
+			<-mxDone
+			mxProbe = probeEndpoints(ctx, deps.DNS, smtpCfg, mxTargets(mxRes, smtpCfg.Port))
+		})
+	}
+	if wants(cfg, AreaPolicy) {
+		wg.Go(func() {
+			<-mxDone
+			<-spfDone
+			mu.Lock()
+			section := spfSection
+			mu.Unlock()
+			res := policy.Analyze(ctx, deps.DNS, cfg.Domain, policy.Options{
+				Mode: cfg.Mode, Profile: cfg.Profile, Mailbox: detectMailbox(cfg.Profiles, mxRes, section),
+				Selectors: cfg.Policy.Selectors, MXHosts: mxHostNames(mxRes), Roots: cfg.Roots,
+				HTTPSPort: cfg.Policy.HTTPSPort, Now: deps.Now,
+			})
+			add(res.Findings)
+		})
 	}
 	wg.Wait()
+	if wants(cfg, AreaTLS) {
+		rep.Add(mxProbe.findings...)
+		rep.Add(smartProbe.findings...)
+		rep.TLS = append(mxProbe.endpoints, smartProbe.endpoints...)
+		if cfg.SMTP.Skip {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("--no-smtp: no SMTP connection was made; the %s listed were not probed, so STARTTLS, certificates and DANE were not checked.", plural(len(rep.TLS), "endpoint", "endpoints")))
+		}
+	}
 
 	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
 	rep.DNS = dnsStats(deps.DNS, cfg.Trace)
@@ -174,4 +248,72 @@ func dnsStats(d DNS, trace bool) *report.DNSStats {
 		}
 	}
 	return st
+}
+
+// detectMailbox names the mail platform behind the gateway, whose DKIM
+// selectors the domain should publish: the mailbox profile an MX host
+// matches (before the cutover, or a leftover bypass MX), else the one whose
+// SPF include the domain's record reaches.
+func detectMailbox(reg *profile.Registry, mxRes *mx.Result, section *report.SPF) *profile.Profile {
+	if reg == nil {
+		return nil
+	}
+	isMailbox := func(p *profile.Profile) bool { return p != nil && p.Kind == profile.KindMailbox }
+	if mxRes != nil {
+		for _, h := range mxRes.Hosts {
+			if h.Platform == "" {
+				continue
+			}
+			if p, err := reg.Get(h.Platform); err == nil && isMailbox(p) {
+				return p
+			}
+		}
+	}
+	if section == nil || section.Tree == nil {
+		return nil
+	}
+	reached := map[string]bool{}
+	var walk func(n *report.SPFNode)
+	walk = func(n *report.SPFNode) {
+		reached[strings.ToLower(strings.TrimSuffix(n.Domain, "."))] = true
+		for _, t := range n.Terms {
+			if t.Child != nil {
+				walk(t.Child)
+			}
+		}
+	}
+	walk(section.Tree)
+	for _, p := range reg.All() {
+		if !isMailbox(p) {
+			continue
+		}
+		for _, inc := range p.SPFIncludes {
+			if reached[strings.ToLower(inc)] {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// mxHostNames are the MX targets for MTA-STS matching; nil (let the policy
+// check look them up) when the MX analysis did not run or failed.
+func mxHostNames(res *mx.Result) []string {
+	if res == nil || len(res.Hosts) == 0 {
+		return nil
+	}
+	var out []string
+	for _, h := range res.Hosts {
+		if !h.IPLiteral {
+			out = append(out, strings.TrimSuffix(h.Name, "."))
+		}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -60,7 +60,9 @@ type World struct {
 	// has none, as with StartDir); Roots verifies their certificates.
 	SMTPPort int
 	Roots    *x509.CertPool
-	mail     *mailWorld
+	// HTTPSPort is the port of the MTA-STS policy host.
+	HTTPSPort int
+	mail      *mailWorld
 }
 
 // Start loads the embedded zones and starts the demo world on loopback.
@@ -82,7 +84,7 @@ func Start() (*World, error) {
 		w.Close()
 		return nil, err
 	}
-	w.mail, w.SMTPPort, w.Roots = mail, port, mail.roots()
+	w.mail, w.SMTPPort, w.Roots, w.HTTPSPort = mail, port, mail.roots(), mail.httpsPort
 	return w, nil
 }
 

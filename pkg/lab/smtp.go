@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,10 +62,14 @@ type Message struct {
 	Received time.Time
 }
 
-// mailWorld is the SMTP half of a World.
+// mailWorld is the SMTP and HTTPS half of a World: the mail hosts and the
+// MTA-STS policy host.
 type mailWorld struct {
 	servers []*smtp.Server
+	https   *http.Server
 	ca      *testpki.CA
+	// httpsPort is where the MTA-STS policy host listens.
+	httpsPort int
 
 	mu       sync.Mutex
 	messages []Message
@@ -90,6 +95,10 @@ func startMail() (*mailWorld, int, error) {
 	for attempt := 0; attempt < 10; attempt++ {
 		port, err := mw.listenAll(issuing, 0)
 		if err == nil {
+			if mw.httpsPort, err = mw.startMTASTS(issuing); err != nil {
+				mw.close()
+				return nil, 0, err
+			}
 			return mw, port, nil
 		}
 		mw.close()
@@ -143,6 +152,10 @@ func (mw *mailWorld) close() {
 		_ = s.Close()
 	}
 	mw.servers = nil
+	if mw.https != nil {
+		_ = mw.https.Close()
+		mw.https = nil
+	}
 }
 
 // roots is the pool that verifies the lab's certificates (the lab's own

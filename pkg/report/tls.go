@@ -47,7 +47,8 @@ type TLSEndpoint struct {
 	DaysLeft    *int   `json:"days_left,omitempty"`
 	// DANE is the TLSA outcome (RFC 7672): "none", "valid", "mismatch",
 	// "unauthenticated" (records without DNSSEC validation), "unusable",
-	// "error"; empty when not looked up.
+	// "no-tls" (usable records, no TLS session to match), "error"; empty
+	// when not looked up.
 	DANE string `json:"dane,omitempty"`
 	// PhasesMS are the durations of the protocol phases in milliseconds
 	// (connect, banner, ehlo, starttls, handshake, ehlo-tls, quit).

@@ -139,7 +139,9 @@ var scenarios = []struct {
 func checkScenarios(t *testing.T, resolverAddr string, nsPort int) map[string][]string {
 	out := map[string][]string{}
 	for _, sc := range scenarios {
-		args := append([]string{"check", sc.domain, "--resolver", resolverAddr, "--output", "json", "--timeout", "20s"}, sc.args...)
+		// The scenarios are about DNS; their MX addresses run no SMTP server
+		// (tls_test.go probes real Postfix listeners).
+		args := append([]string{"check", sc.domain, "--resolver", resolverAddr, "--output", "json", "--timeout", "20s", "--no-smtp"}, sc.args...)
 		if nsPort != 53 {
 			args = append(args, "--ns-port", fmt.Sprint(nsPort))
 		}
@@ -293,6 +295,10 @@ func TestSilentResolver(t *testing.T) {
 	rep := decode(t, r)
 	require.NotEmpty(t, rep.Findings)
 	for _, f := range rep.Findings {
+		if f.ID == "dkim.selectors" && f.Status == "info" {
+			// "No selector to check": says what was not asked, not what DNS said.
+			continue
+		}
 		assert.Equal(t, "error", f.Status, "%s: %s", f.ID, f.Message)
 	}
 }
