@@ -30,7 +30,14 @@ import (
 )
 
 // caValidity is how long NewCA and Intermediate certificates are valid.
-const caValidity = 10 * 365 * 24 * time.Hour
+// caBackdate is how far before now they start: a year, so that a leaf
+// made expired or old (NotBefore in the past) still has an issuer that
+// was valid when it was issued, as in real life, and a verifier can tell
+// "the leaf expired" from "the chain was never valid".
+const (
+	caValidity = 10 * 365 * 24 * time.Hour
+	caBackdate = 365 * 24 * time.Hour
+)
 
 // CA is a certificate authority: a root (NewCA) or an intermediate
 // (CA.Intermediate).
@@ -45,8 +52,8 @@ type CA struct {
 	chain []*x509.Certificate
 }
 
-// NewCA returns a self-signed root CA with an ECDSA P-256 key, valid from an
-// hour ago for ten years.
+// NewCA returns a self-signed root CA with an ECDSA P-256 key, valid from a
+// year ago until ten years from now.
 func NewCA(commonName string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -191,7 +198,7 @@ func caTemplate(cn string, pub crypto.PublicKey) (*x509.Certificate, error) {
 	return &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"mfcheck testpki"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-caBackdate),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
