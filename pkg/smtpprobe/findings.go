@@ -70,18 +70,14 @@ func (f *findings) run() {
 		return
 	}
 	if r.Target.ImplicitTLS {
-		// The handshake comes first (RFC 8314 §3.3).
+		// The handshake comes first (RFC 8314 §3.3), so the certificate
+		// can be judged whatever the greeting says.
 		if !f.handshake() {
 			return
 		}
-	}
-	if !f.banner() {
+		f.banner()
+	} else if !f.banner() || !f.startTLS() || !f.handshake() {
 		return
-	}
-	if !r.Target.ImplicitTLS {
-		if !f.startTLS() || !f.handshake() {
-			return
-		}
 	}
 	f.version()
 	f.chain()

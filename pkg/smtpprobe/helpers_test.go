@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,14 +146,34 @@ func (w wrapListener) Accept() (net.Conn, error) {
 	return w.wrap(c), nil
 }
 
-// delayConn waits d before every write: a server d away from the client.
+// delayConn holds back every reply by d: the first write after the
+// server read something (and the greeting) waits, the other lines of the
+// same reply go out at once. It is a server d away, whatever the number
+// of lines or TLS records a reply takes.
 type delayConn struct {
 	net.Conn
-	d time.Duration
+	d       time.Duration
+	pending atomic.Bool // a reply is due: the next write waits
 }
 
-func (c delayConn) Write(p []byte) (int, error) {
-	time.Sleep(c.d)
+func newDelayConn(c net.Conn, d time.Duration) net.Conn {
+	dc := &delayConn{Conn: c, d: d}
+	dc.pending.Store(true) // the greeting
+	return dc
+}
+
+func (c *delayConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.pending.Store(true)
+	}
+	return n, err
+}
+
+func (c *delayConn) Write(p []byte) (int, error) {
+	if c.pending.Swap(false) {
+		time.Sleep(c.d)
+	}
 	return c.Conn.Write(p)
 }
 
