@@ -55,20 +55,6 @@ func (m *MTASTS) active() bool {
 
 func analyzeMTASTS(ctx context.Context, r Resolver, domain string, o Options) (*MTASTS, []report.Finding) {
 	m := &MTASTS{RecordName: "_mta-sts." + domain}
-	// The MX lookup does not depend on the record: start it now, so it is
-	// answered by the time the policy arrives.
-	type mxResult struct {
-		hosts []string
-		err   error
-	}
-	mxc := make(chan mxResult, 1)
-	if o.MXHosts == nil {
-		go func() {
-			h, err := lookupMX(ctx, r, domain)
-			mxc <- mxResult{h, err}
-		}()
-	}
-
 	tr := lookupTXT(ctx, r, m.RecordName)
 	m.TXT, m.CNAMEs = tr.Records, tr.CNAMEs
 	for _, t := range tr.Records {
@@ -111,17 +97,29 @@ func analyzeMTASTS(ctx context.Context, r Resolver, domain string, o Options) (*
 	f.Evidence["id"] = rec.ID
 	out := []report.Finding{f}
 
+	// The MX lookup runs beside the fetch (the slowest step), and only
+	// when a policy can follow: a domain without MTA-STS costs no query.
+	type mxResult struct {
+		hosts []string
+		err   error
+	}
+	mxc := make(chan mxResult, 1)
+	if o.MXHosts == nil {
+		go func() {
+			h, err := lookupMX(ctx, r, domain)
+			mxc <- mxResult{h, err}
+		}()
+	}
 	m.Fetch = fetchPolicy(ctx, r, domain, o)
 	out = append(out, m.policyFindings(domain, o)...)
+	mx := mxResult{hosts: o.MXHosts}
+	m.MXSource = "options"
+	if o.MXHosts == nil {
+		mx = <-mxc // waited for even when unused, so no lookup outlives Analyze
+		m.MXSource = "dns"
+	}
 	if !m.active() {
 		return m, out
-	}
-	mx := mxResult{hosts: o.MXHosts}
-	if o.MXHosts == nil {
-		mx = <-mxc
-		m.MXSource = "dns"
-	} else {
-		m.MXSource = "options"
 	}
 	out = append(out, m.mxFindings(domain, o, mx.hosts, mx.err)...)
 	return m, out
