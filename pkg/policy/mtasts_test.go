@@ -76,9 +76,9 @@ func TestMTASTSPolicyHostFailures(t *testing.T) {
 	cases := []struct {
 		name    string
 		handler http.Handler
-		cert    func() (c []byte)
 		wrong   bool
 		self    bool
+		expired bool
 		want    string
 	}{
 		{name: "wrong content type", handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,6 +87,7 @@ func TestMTASTSPolicyHostFailures(t *testing.T) {
 		}), want: "content type text/html, not text/plain"},
 		{name: "self-signed certificate", handler: servePolicy(goodPolicy), self: true, want: "certificate of 127.0.0.1"},
 		{name: "certificate for another name", handler: servePolicy(goodPolicy), wrong: true, want: "not valid for mta-sts.sts.test"},
+		{name: "expired certificate", handler: servePolicy(goodPolicy), expired: true, want: "expired"},
 		{name: "redirect", handler: http.RedirectHandler("https://policies.example.net/sts.txt", http.StatusMovedPermanently), want: "HTTP 301 redirect to \"https://policies.example.net/sts.txt\""},
 		{name: "oversized body", handler: servePolicy(goodPolicy + strings.Repeat("x-pad: "+strings.Repeat("a", 100)+"\n", 700)), want: "larger than 65536 octets"},
 		{name: "404", handler: http.NotFoundHandler(), want: "HTTP 404 Not Found"},
@@ -101,6 +102,10 @@ func TestMTASTSPolicyHostFailures(t *testing.T) {
 				cert = selfSigned.TLSCertificate(false)
 			case tc.wrong:
 				cert = p.leaf(t, "www.sts.test")
+			case tc.expired:
+				l, err := p.ca.Leaf(testpki.LeafOptions{DNSNames: []string{"mta-sts.sts.test"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+				require.NoError(t, err)
+				cert = l.TLSCertificate(true)
 			}
 			port := policyServer(t, cert, tc.handler)
 			res := w.analyze(t, "sts.test", stsOptions(t, p, port))
@@ -109,7 +114,7 @@ func TestMTASTSPolicyHostFailures(t *testing.T) {
 			assert.Contains(t, f.Message, tc.want)
 			assert.NotEmpty(t, f.Remediation)
 			assert.Empty(t, byID(res.Findings, policy.IDMTASTSMXMatch), "no policy, nothing to match")
-			if tc.self || tc.wrong {
+			if tc.self || tc.wrong || tc.expired {
 				assert.NotEmpty(t, f.Evidence["certificate_error"])
 				assert.NotNil(t, f.Evidence["certificate"])
 			} else {
