@@ -45,13 +45,16 @@ func (f *findings) add(id string, st report.Status, msg, fix string, ev map[stri
 	f.out = append(f.out, report.Finding{ID: id, Status: st, Subject: f.r.Subject, Message: msg, Remediation: fix, Evidence: ev})
 }
 
-// session is the evidence every protocol-level finding carries.
-func (f *findings) session() map[string]any {
+// session is the evidence every protocol-level finding carries. The
+// transcript goes only where it explains something (a finding that is not
+// a pass, and tls.handshake, the last protocol step), so one endpoint's
+// few KB are not repeated in every finding.
+func (f *findings) session(transcript bool) map[string]any {
 	ev := map[string]any{"phases_ms": f.r.PhaseMS(), "address": f.r.Target.Addr.String(), "port": f.r.Target.port()}
 	if f.r.Target.Role != "" {
 		ev["role"] = string(f.r.Target.Role)
 	}
-	if len(f.r.Transcript) > 0 {
+	if transcript && len(f.r.Transcript) > 0 {
 		ev["transcript"] = f.r.Transcript
 	}
 	if f.r.Err != "" {
@@ -66,7 +69,7 @@ func (f *findings) run() {
 		f.add(IDConnect, report.StatusError,
 			fmt.Sprintf("Could not connect to port %d: %s", r.Target.port(), strings.TrimPrefix(r.Err, "connect: ")),
 			"Check that the address is right and that port "+fmt.Sprint(r.Target.port())+" is reachable from where mfcheck runs (outbound port 25 is often blocked on client networks).",
-			f.session())
+			f.session(true))
 		return
 	}
 	if r.Target.ImplicitTLS {
@@ -89,7 +92,7 @@ func (f *findings) run() {
 // banner reports the greeting and whether the session went on.
 func (f *findings) banner() bool {
 	r := f.r
-	ev := f.session()
+	ev := f.session(r.Banner == nil || r.Banner.Code != 220)
 	if r.Banner == nil {
 		what := "did not greet"
 		if r.ErrKind == KindGarbage || r.ErrKind == KindTooLong {
@@ -124,7 +127,7 @@ func (f *findings) banner() bool {
 // startTLS reports whether STARTTLS was offered and whether to go on.
 func (f *findings) startTLS() bool {
 	r := f.r
-	ev := f.session()
+	ev := f.session(!r.StartTLSOffered)
 	if len(r.Extensions) > 0 {
 		ev["extensions"] = r.Extensions
 	}
@@ -157,7 +160,7 @@ func (f *findings) startTLS() bool {
 // handshake reports the STARTTLS command and the TLS handshake.
 func (f *findings) handshake() bool {
 	r := f.r
-	ev := f.session()
+	ev := f.session(true)
 	if r.StartTLSReply != nil {
 		ev["starttls_reply"] = r.StartTLSReply.String()
 	}

@@ -68,7 +68,8 @@ func TestValidChain(t *testing.T) {
 	assert.NotContains(t, fs, IDConnect, "a working connect is not reported on its own")
 	assert.Contains(t, fs[IDCertExpiry].Message, "89 days left")
 	assert.Contains(t, fs[IDBanner].Evidence, "phases_ms")
-	assert.Contains(t, fs[IDBanner].Evidence, "transcript")
+	assert.NotContains(t, fs[IDBanner].Evidence, "transcript", "a passing greeting needs no transcript")
+	assert.Contains(t, fs[IDHandshake].Evidence, "transcript")
 
 	// The result is JSON for the report's evidence.
 	_, err := json.Marshal(r)
