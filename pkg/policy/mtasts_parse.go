@@ -11,9 +11,9 @@ import (
 // MTA-STS limits and errors.
 const (
 	// MaxPolicySize is the largest policy body we read. RFC 8461 sets no
-	// number; real policies are a few hundred octets, 64 KiB is what mox
-	// and Postfix's mta-sts resolvers allow, and it keeps a hostile server
-	// from making us read without end.
+	// number; real policies are a few hundred octets, so 64 KiB leaves
+	// ample room and keeps a hostile server from making us read without
+	// end.
 	MaxPolicySize = 64 << 10
 	// MaxMaxAge is the largest max_age a policy may give: one year
 	// (RFC 8461 §3.2).
@@ -144,8 +144,9 @@ func (p *MTASTSPolicy) String() string {
 // each, mx at least once unless the mode is none, other fields kept as
 // extensions. Keys are case-sensitive and the ":" follows the key directly;
 // white space is allowed after the ":" and at the end of a line. Blank
-// lines are tolerated (the grammar has none, but they are common and
-// senders such as Postfix's postfix-mta-sts-resolver skip them). Bodies
+// lines are tolerated although the grammar has none: they are harmless,
+// and rejecting them would report a policy as broken that lenient senders
+// accept. Bodies
 // over MaxPolicySize, invalid UTF-8 and control characters are errors. It
 // never panics.
 func ParseMTASTSPolicy(body []byte) (*MTASTSPolicy, error) {
