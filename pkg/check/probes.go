@@ -307,8 +307,7 @@ func portOf(t smtpprobe.Target) int {
 	return t.Port
 }
 
-// endpointOf is the report row of one probe: the verdict words follow
-// posttls-finger's where it has them (Verified, Untrusted, no STARTTLS).
+// endpointOf is the report row of one probe.
 func endpointOf(r *smtpprobe.Result) report.TLSEndpoint {
 	t := r.Target
 	ep := report.TLSEndpoint{Host: t.Host, Address: t.Addr.String(), Port: portOf(t), Role: string(t.Role),
@@ -329,53 +328,8 @@ func endpointOf(r *smtpprobe.Result) report.TLSEndpoint {
 			ep.DaysLeft = &days
 		}
 	}
-	switch {
-	case r.TLS != nil && r.TLS.Verified:
-		ep.Verdict = "verified"
-	case r.TLS != nil:
-		ep.Verdict, ep.Reason = "untrusted", untrustedReason(r.TLS)
-	case r.Banner != nil && r.Banner.Code != 220 && !t.ImplicitTLS:
-		ep.Verdict, ep.Reason = "not-accepting", firstLine(r.Banner.String())
-	case r.StartTLSOffered || (t.ImplicitTLS && r.ErrPhase == smtpprobe.PhaseHandshake):
-		ep.Verdict, ep.Reason = "tls-failed", r.Err
-	case r.Err == "" || (r.EHLO != nil && r.ErrPhase == smtpprobe.PhaseQuit):
-		ep.Verdict = "no-starttls"
-	default:
-		ep.Verdict, ep.Reason = "unreachable", r.Err
-	}
+	ep.Verdict, ep.Reason = r.Verdict()
 	return ep
-}
-
-// untrustedReason says in a few words why a strict client refuses the
-// certificate, the most fundamental defect first.
-func untrustedReason(s *smtpprobe.TLSState) string {
-	var why []string
-	switch {
-	case s.ChainProblem == smtpprobe.ChainSelfSigned:
-		why = append(why, "self-signed certificate")
-	case s.ChainProblem == smtpprobe.ChainMissingIntermediate:
-		why = append(why, "missing intermediate certificate")
-	case s.ChainProblem == smtpprobe.ChainWeakSignature:
-		why = append(why, "weak signature")
-	case s.ChainProblem != "":
-		why = append(why, "untrusted issuer")
-	}
-	if s.HostnameChecked && !s.HostnameOK {
-		why = append(why, "name mismatch")
-	}
-	if len(s.Chain) > 0 {
-		leaf := s.Chain[0]
-		switch {
-		case s.CheckedAt.After(leaf.NotAfter):
-			why = append(why, "certificate expired")
-		case s.CheckedAt.Before(leaf.NotBefore):
-			why = append(why, "certificate not yet valid")
-		}
-	}
-	if len(why) == 0 {
-		return s.VerifyError
-	}
-	return strings.Join(why, ", ")
 }
 
 func firstLine(s string) string {

@@ -149,9 +149,9 @@ func tlsHeadline(es []TLSEndpoint) string {
 // Widths of the TLS table's free-text columns, so the table stays within
 // about 140 columns like the findings table.
 const (
-	tlsHostWidth    = 36
-	tlsCertWidth    = 40
-	tlsVerdictWidth = 32
+	tlsHostWidth    = 44
+	tlsCertWidth    = 36
+	tlsVerdictWidth = 30
 )
 
 // tlsTable renders ENDPOINT | ROLE | TLS | CERTIFICATE | VERDICT | MS; the

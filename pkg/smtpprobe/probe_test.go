@@ -101,6 +101,13 @@ func TestCertificateDefects(t *testing.T) {
 			cert: mustLeaf(p.inter.Leaf(testpki.LeafOptions{DNSNames: name, NotBefore: now.Add(-100 * 24 * time.Hour), NotAfter: now.Add(-5 * 24 * time.Hour)})).TLSCertificate(true),
 			id:   IDCertExpiry, status: report.StatusFail, msg: []string{"expired on", "5 days ago"},
 			also: map[string]report.Status{IDCertChain: report.StatusPass, IDCertHostname: report.StatusPass}},
+		// The leaf expired before the intermediate it is now served with was
+		// issued (a server that renewed its chain file but not its leaf):
+		// no moment has every certificate valid, yet each link holds.
+		{name: "expired before its issuer",
+			cert: mustLeaf(p.inter.Leaf(testpki.LeafOptions{DNSNames: name, NotBefore: now.Add(-3 * 365 * 24 * time.Hour), NotAfter: now.Add(-2 * 365 * 24 * time.Hour)})).TLSCertificate(true),
+			id:   IDCertExpiry, status: report.StatusFail, msg: []string{"expired on", "730 days ago"},
+			also: map[string]report.Status{IDCertChain: report.StatusPass, IDCertHostname: report.StatusPass}},
 		{name: "not yet valid",
 			cert: mustLeaf(p.inter.Leaf(testpki.LeafOptions{DNSNames: name, NotBefore: now.Add(48 * time.Hour), NotAfter: now.Add(200 * 24 * time.Hour)})).TLSCertificate(true),
 			id:   IDCertExpiry, status: report.StatusFail, msg: []string{"not valid before"}},

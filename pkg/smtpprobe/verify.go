@@ -152,6 +152,11 @@ func newTLSState(st tls.ConnectionState, t Target, roots *x509.CertPool, now tim
 			if err == nil && inv.Cert != nil && !slices.ContainsFunc(certs, inv.Cert.Equal) {
 				s.ExpiredInChain = inv.Cert.Subject.String()
 			}
+		} else if c, e := verifyAboveLeaf(leaf, certs, opts); e == nil {
+			// No moment at which all were valid (the leaf expired before
+			// the intermediate it now comes with was issued): the links
+			// still hold, so the chain is trusted dates aside.
+			chains, err = c, nil
 		}
 	}
 	if err == nil {
@@ -175,6 +180,38 @@ func newTLSState(st tls.ConnectionState, t Target, roots *x509.CertPool, now tim
 		}
 	}
 	return s
+}
+
+// verifyAboveLeaf checks a chain link by link when its certificates were
+// never valid at the same time: the leaf's signature against the issuer the
+// server sent, then that issuer's own chain to a trusted root at a moment
+// within its dates. It returns the chain leaf first.
+func verifyAboveLeaf(leaf *x509.Certificate, certs []*x509.Certificate, opts x509.VerifyOptions) ([][]*x509.Certificate, error) {
+	for i, parent := range certs[1:] {
+		if !bytes.Equal(leaf.RawIssuer, parent.RawSubject) || leaf.CheckSignatureFrom(parent) != nil {
+			continue
+		}
+		rest := append(slices.Clone(certs[1:i+1]), certs[i+2:]...)
+		inter := x509.NewCertPool()
+		for _, c := range rest {
+			inter.AddCert(c)
+		}
+		o := opts
+		o.Intermediates, o.DNSName = inter, ""
+		o.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+		if at, ok := commonValidity(append([]*x509.Certificate{parent}, rest...)); ok && (opts.CurrentTime.Before(parent.NotBefore) || opts.CurrentTime.After(parent.NotAfter)) {
+			o.CurrentTime = at
+		}
+		chains, err := parent.Verify(o)
+		if err != nil {
+			return nil, err
+		}
+		for j := range chains {
+			chains[j] = append([]*x509.Certificate{leaf}, chains[j]...)
+		}
+		return chains, nil
+	}
+	return nil, errors.New("no issuer of the leaf among the certificates sent")
 }
 
 // hostForName is the name the certificate must carry: Target.Host,
