@@ -21,6 +21,7 @@ import (
 	"github.com/mfcheck/mfcheck/pkg/profile"
 	"github.com/mfcheck/mfcheck/pkg/report"
 	"github.com/mfcheck/mfcheck/pkg/resolver"
+	"github.com/mfcheck/mfcheck/pkg/smtpprobe"
 	"github.com/mfcheck/mfcheck/pkg/spf"
 )
 
@@ -173,6 +174,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 	if wants(cfg, AreaTLS) {
 		smtpCfg := cfg.SMTP
 		smtpCfg.Roots = cfg.Roots
+		smtpCfg.limiter = smtpprobe.NewLimiter(0)
 		// Smart hosts do not depend on the MX: their probes start at once.
 		wg.Go(func() {
 			targets, fs := resolveEndpoints(ctx, deps.DNS, smartHostPlans(cfg.Profile, smtpCfg.SmartHosts), smtpCfg.Port)

@@ -41,6 +41,10 @@ type SMTPConfig struct {
 	// TLSAOwnPort looks TLSA records up at the probed port rather than 25
 	// (mfcheck tls HOST:PORT).
 	TLSAOwnPort bool
+
+	// limiter keeps the per-address connection bound across the run's
+	// probe batches (MX and smart hosts start at different times).
+	limiter *smtpprobe.Limiter
 }
 
 // tlsaPort is the port whose TLSA records apply to t (RFC 6698 §3: the
@@ -245,7 +249,7 @@ func probeEndpoints(ctx context.Context, r mx.Resolver, cfg SMTPConfig, targets 
 		}
 		return out
 	}
-	opts := smtpprobe.Options{HeloName: cfg.HeloName, Roots: cfg.Roots, Timeouts: cfg.Timeouts}
+	opts := smtpprobe.Options{HeloName: cfg.HeloName, Roots: cfg.Roots, Timeouts: cfg.Timeouts, Limiter: cfg.limiter}
 
 	// One TLSA lookup per (host, port), whatever the number of addresses.
 	type tlsaKey struct {

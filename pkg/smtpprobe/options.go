@@ -62,6 +62,9 @@ type Options struct {
 	// MaxPerAddress is how many connections ProbeAll opens to one address
 	// at once; DefaultMaxPerAddress when 0 or less.
 	MaxPerAddress int
+	// Limiter, when set, is shared with other ProbeAll calls so the
+	// per-address bound holds across them; its own max then applies.
+	Limiter *Limiter
 	// ExpiryWarn: a certificate expiring within this is a warning;
 	// DefaultExpiryWarn when 0.
 	ExpiryWarn time.Duration

@@ -119,21 +119,20 @@ func Probe(ctx context.Context, t Target, o Options) *Result {
 
 // ProbeAll probes every target concurrently and returns the results in the
 // order of ts. At most o.MaxPerAddress probes run at once against one
-// address (Target.Addr, whatever the port); targets waiting for their turn
-// when ctx ends get a Result with ErrKind KindCanceled.
+// address (Target.Addr, whatever the port), counted across every ProbeAll
+// call that shares o.Limiter; targets waiting for their turn when ctx ends
+// get a Result with ErrKind KindCanceled.
 func ProbeAll(ctx context.Context, ts []Target, o Options) []*Result {
 	o = o.withDefaults()
-	sems := make(map[netip.Addr]chan struct{})
-	for _, t := range ts {
-		if a := t.Addr.Unmap(); sems[a] == nil {
-			sems[a] = make(chan struct{}, o.MaxPerAddress)
-		}
+	lim := o.Limiter
+	if lim == nil {
+		lim = NewLimiter(o.MaxPerAddress)
 	}
 	out := make([]*Result, len(ts))
 	var wg sync.WaitGroup
 	for i, t := range ts {
 		wg.Go(func() {
-			sem := sems[t.Addr.Unmap()]
+			sem := lim.sem(t.Addr)
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -148,6 +147,37 @@ func ProbeAll(ctx context.Context, ts []Target, o Options) []*Result {
 	}
 	wg.Wait()
 	return out
+}
+
+// Limiter bounds how many probes run at once against each address. One
+// Limiter shared by several ProbeAll calls (a run's MX probes and its
+// smart-host probes, which start at different times) keeps the bound for
+// the run as a whole.
+type Limiter struct {
+	max  int
+	mu   sync.Mutex
+	sems map[netip.Addr]chan struct{}
+}
+
+// NewLimiter allows max probes per address at once (DefaultMaxPerAddress
+// when max < 1).
+func NewLimiter(max int) *Limiter {
+	if max < 1 {
+		max = DefaultMaxPerAddress
+	}
+	return &Limiter{max: max, sems: map[netip.Addr]chan struct{}{}}
+}
+
+func (l *Limiter) sem(a netip.Addr) chan struct{} {
+	a = a.Unmap()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sems[a]
+	if s == nil {
+		s = make(chan struct{}, l.max)
+		l.sems[a] = s
+	}
+	return s
 }
 
 // session is one probe in progress.

@@ -99,6 +99,30 @@ func TestProbeAllPerAddressLimit(t *testing.T) {
 	assert.Len(t, rs, 3)
 }
 
+// Two ProbeAll calls at once (a run's MX and smart-host probes) that share
+// a Limiter keep the per-address bound between them; without it each call
+// would allow its own two.
+func TestProbeAllSharedLimiter(t *testing.T) {
+	p := testPKI(t)
+	cfg := serverConfig(p.leaf.TLSCertificate(true))
+	slow := func(c net.Conn) net.Conn { return newDelayConn(c, 20*time.Millisecond) }
+	a := smtpServer{TLS: cfg, IP: "127.0.0.1", Wrap: slow}.start(t)
+	b := smtpServer{TLS: cfg, IP: "127.0.0.1", Wrap: slow}.start(t)
+	run := func(shared *Limiter) int {
+		cnt := newCounter()
+		o := p.opts()
+		o.Dial, o.Limiter = cnt.dial, shared
+		var wg sync.WaitGroup
+		for _, tgt := range []Target{a, b} {
+			wg.Go(func() { ProbeAll(context.Background(), []Target{tgt, tgt, tgt}, o) })
+		}
+		wg.Wait()
+		return cnt.peakOf("127.0.0.1")
+	}
+	assert.Equal(t, DefaultMaxPerAddress, run(NewLimiter(0)), "shared: 2 at once for the run")
+	assert.Greater(t, run(nil), DefaultMaxPerAddress, "unshared: each call has its own 2 (the reason for Limiter)")
+}
+
 func TestProbeAllCanceled(t *testing.T) {
 	p := testPKI(t)
 	tgt := script(t, func(c net.Conn, r *bufio.Reader) { _, _ = r.ReadByte() }) // silent
