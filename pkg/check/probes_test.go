@@ -50,7 +50,7 @@ func findingsOf(rep *report.Report) map[string]report.Finding {
 // built to show.
 func TestRunProbesMXAndSmartHosts(t *testing.T) {
 	w, rep := labRun(t, check.SMTPConfig{})
-	port := func(host, addr string) string { return host + " [" + addr + "]:" + itoa(w.SMTPPort) }
+	port := func(host, addr string) string { return host + " [" + addr + "]:" + strconv.Itoa(w.SMTPPort) }
 
 	got := map[string]report.TLSEndpoint{}
 	var order []string
@@ -142,5 +142,3 @@ func TestRunTLSOneHost(t *testing.T) {
 	assert.Equal(t, report.StatusFail, rep.Findings[0].Status)
 	assert.NotContains(t, rep.Findings[0].Message, "smart host", "worded for the role")
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -16,7 +16,7 @@ import (
 	"github.com/mfcheck/mfcheck/pkg/resolver"
 )
 
-// Finding IDs of this package; CHECKS.md (merged into docs/checks.md)
+// Finding IDs of this package; docs/checks.md
 // describes each.
 const (
 	IDDMARCPresent          = "dmarc.present"

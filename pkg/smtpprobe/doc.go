@@ -37,7 +37,7 @@
 // # Findings
 //
 // Result.Findings turns a probe into tls.* findings and DANEFinding adds
-// tls.dane; CHECKS.md lists every ID with its statuses. "Could not check"
+// tls.dane; docs/checks.md lists every ID with its statuses. "Could not check"
 // (unreachable, timeout, garbage) is StatusError and is kept apart from
 // "no STARTTLS" (a misconfiguration) and from "STARTTLS offered but the
 // handshake or the certificate failed".

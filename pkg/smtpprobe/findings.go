@@ -10,7 +10,7 @@ import (
 	"github.com/mfcheck/mfcheck/pkg/report"
 )
 
-// Finding IDs; CHECKS.md describes each.
+// Finding IDs; docs/checks.md describes each.
 const (
 	IDConnect         = "tls.connect"
 	IDBanner          = "tls.banner"
