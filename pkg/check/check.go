@@ -187,15 +187,20 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		})
 	}
 	if wants(cfg, AreaPolicy) {
+		// DMARC, MTA-STS and TLS-RPT start at once (MTA-STS asks the MX
+		// itself; the shared resolver answers it from the MX analysis's
+		// lookup); only the DKIM part waits to learn the mail platform.
 		wg.Go(func() {
-			<-mxDone
-			<-spfDone
-			mu.Lock()
-			section := spfSection
-			mu.Unlock()
 			res := policy.Analyze(ctx, deps.DNS, cfg.Domain, policy.Options{
-				Mode: cfg.Mode, Profile: cfg.Profile, Mailbox: detectMailbox(cfg.Profiles, mxRes, section),
-				Selectors: cfg.Policy.Selectors, MXHosts: mxHostNames(mxRes), Roots: cfg.Roots,
+				Mode: cfg.Mode, Profile: cfg.Profile,
+				MailboxFunc: func() *profile.Profile {
+					<-mxDone
+					<-spfDone
+					mu.Lock()
+					defer mu.Unlock()
+					return detectMailbox(cfg.Profiles, mxRes, spfSection)
+				},
+				Selectors: cfg.Policy.Selectors, Roots: cfg.Roots,
 				HTTPSPort: cfg.Policy.HTTPSPort, Now: deps.Now,
 			})
 			add(res.Findings)
@@ -296,21 +301,6 @@ func detectMailbox(reg *profile.Registry, mxRes *mx.Result, section *report.SPF)
 		}
 	}
 	return nil
-}
-
-// mxHostNames are the MX targets for MTA-STS matching; nil (let the policy
-// check look them up) when the MX analysis did not run or failed.
-func mxHostNames(res *mx.Result) []string {
-	if res == nil || len(res.Hosts) == 0 {
-		return nil
-	}
-	var out []string
-	for _, h := range res.Hosts {
-		if !h.IPLiteral {
-			out = append(out, strings.TrimSuffix(h.Name, "."))
-		}
-	}
-	return out
 }
 
 func plural(n int, one, many string) string {

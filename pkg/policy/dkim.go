@@ -188,7 +188,11 @@ func analyzeDKIM(ctx context.Context, r Resolver, domain string, o Options) ([]D
 		s.Patterns = append(s.Patterns, patterns...)
 		s.user = s.user || user
 	}
-	for _, p := range []*profile.Profile{o.Mailbox, o.Profile} {
+	mailbox := o.Mailbox
+	if o.MailboxFunc != nil {
+		mailbox = o.MailboxFunc()
+	}
+	for _, p := range []*profile.Profile{mailbox, o.Profile} {
 		if p == nil {
 			continue
 		}

@@ -65,6 +65,10 @@ type Options struct {
 	// Workspace); nil when unknown. Only its dkim patterns are used: they
 	// name the selectors the platform signs with (selector1, selector2).
 	Mailbox *profile.Profile
+	// MailboxFunc, when set, is called by the DKIM part instead of reading
+	// Mailbox. It may block until the caller knows the platform (from the
+	// MX and SPF analyses), so DMARC, MTA-STS and TLS-RPT need not wait.
+	MailboxFunc func() *profile.Profile
 	// Selectors are DKIM selectors the user named (--dkim-selector).
 	Selectors []string
 	// MXHosts are the domain's MX host names, for MTA-STS matching; nil
