@@ -229,6 +229,20 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, got, "mx.bypass-mx fail contoso-example.mail.protection.outlook.com")
 	assert.Contains(t, got, "mx.ns-consistency fail contoso.example")
 	assert.Contains(t, got, "mx.present pass contoso.example")
+	assert.Contains(t, got, "dmarc.policy warn contoso.example")
+	assert.Contains(t, got, "mtasts.mx-match warn contoso-example.mail.protection.outlook.com")
+	assert.Contains(t, got, "dkim.selectors warn selector2._domainkey.contoso.example")
+	// The lab's SMTP hosts listen on one port the lab picks; match by prefix.
+	var chain, expiry bool
+	for _, k := range got {
+		chain = chain || strings.HasPrefix(k, "tls.cert-chain fail eu-smtp-o365-outbound-2.mimecast.com [127.0.55.42]:")
+		expiry = expiry || strings.HasPrefix(k, "tls.cert-expiry warn eu-smtp-inbound-2.mimecast.com [127.0.55.32]:")
+	}
+	assert.True(t, chain, "the smart host without its intermediate: %v", got)
+	assert.True(t, expiry, "the MX certificate that expires within 21 days: %v", got)
+	for _, f := range rep.Findings {
+		assert.NotEqual(t, "error", f.Status, "everything in the lab answers: %s %s %s", f.ID, f.Subject, f.Message)
+	}
 	assert.Equal(t, rep.DNS.Distinct, rep.DNS.Queries, "no question is asked twice in a run")
 
 	for _, format := range []string{"junit", "markdown"} {
@@ -273,6 +287,18 @@ func TestUsageErrors(t *testing.T) {
 		{"spf", "example.com", "--profile", "mimecast-eu", "--allowlist", "testdata/bad-allowlist.txt"},
 		{"spf", "example.com", "--sender", "no-at-sign"},
 		{"spf"},
+		{"check", "example.com", "--smart-host", "relay..example"},
+		{"check", "example.com", "--smart-host", "relay.example:0"},
+		{"check", "example.com", "--ca-file", "testdata/ipallowlist.txt"},
+		{"check", "example.com", "--ca-file", "testdata/no-such-file.pem"},
+		{"check", "example.com", "--dkim-selector", "two words"},
+		{"check", "example.com", "--ehlo-name", "bad name"},
+		{"check", "example.com", "--smtp-port", "70000"},
+		{"tls"},
+		{"tls", "mx.example:99999"},
+		{"tls", "mx.example", "--role", "relay"},
+		{"tls", "not a host"},
+		{"tls", "mx.example", "--ca-file", "testdata/ipallowlist.txt"},
 		{"frobnicate"},
 	} {
 		r := run(t, args...)
