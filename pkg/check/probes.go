@@ -193,17 +193,8 @@ func resolveEndpoint(ctx context.Context, r mx.Resolver, p endpointPlan, port in
 			failed = append(failed, errs[i].Error())
 			continue
 		}
-		for _, rr := range a.Records {
-			var ip netip.Addr
-			switch v := rr.(type) {
-			case *dns.A:
-				ip, _ = netip.AddrFromSlice(v.A.To4())
-			case *dns.AAAA:
-				ip, _ = netip.AddrFromSlice(v.AAAA)
-			}
-			if ip.IsValid() {
-				ts = append(ts, smtpprobe.Target{Host: host, Addr: ip, Port: port, Role: p.role, ImplicitTLS: implicit})
-			}
+		for _, ip := range a.Addrs() {
+			ts = append(ts, smtpprobe.Target{Host: host, Addr: ip, Port: port, Role: p.role, ImplicitTLS: implicit})
 		}
 	}
 	if len(ts) > 0 {

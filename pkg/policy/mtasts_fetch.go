@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,17 +253,8 @@ func lookupAddrs(ctx context.Context, r Resolver, host string) ([]string, error)
 			if ans == nil {
 				return
 			}
-			for _, rr := range ans.Records {
-				switch v := rr.(type) {
-				case *dns.A:
-					if a, ok := netip.AddrFromSlice(v.A); ok {
-						results[i].addrs = append(results[i].addrs, a.Unmap().String())
-					}
-				case *dns.AAAA:
-					if a, ok := netip.AddrFromSlice(v.AAAA); ok {
-						results[i].addrs = append(results[i].addrs, a.String())
-					}
-				}
+			for _, a := range ans.Addrs() {
+				results[i].addrs = append(results[i].addrs, a.String())
 			}
 		}()
 	}

@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"errors"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -74,4 +76,33 @@ type Answer struct {
 // Exists reports whether the name exists (it has records of some type).
 func (a *Answer) Exists() bool {
 	return a.Outcome == OutcomeOK || a.Outcome == OutcomeNoData
+}
+
+// RRAddr returns the address an A or AAAA record holds (an A record's as a
+// 4-byte IPv4 address, never IPv4-mapped IPv6); ok is false for other types.
+func RRAddr(rr dns.RR) (addr netip.Addr, ok bool) {
+	var ip net.IP
+	switch r := rr.(type) {
+	case *dns.A:
+		ip = r.A.To4()
+	case *dns.AAAA:
+		ip = r.AAAA.To16()
+	default:
+		return netip.Addr{}, false
+	}
+	return netip.AddrFromSlice(ip)
+}
+
+// Addrs returns the addresses of the answer's A and AAAA records, in order.
+func (a *Answer) Addrs() []netip.Addr {
+	if a == nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, rr := range a.Records {
+		if ip, ok := RRAddr(rr); ok {
+			out = append(out, ip)
+		}
+	}
+	return out
 }

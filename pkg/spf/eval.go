@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -441,7 +440,7 @@ func (e *evaluation) matchAddrs(name string, m *Mechanism, countVoid bool) (bool
 		return false, detail, nil
 	}
 	for _, rr := range rrs {
-		if a, ok := rrAddr(rr); ok && netip.PrefixFrom(a, bits).Masked().Contains(e.ip) {
+		if a, ok := resolver.RRAddr(rr); ok && netip.PrefixFrom(a, bits).Masked().Contains(e.ip) {
 			return true, e.note("%s %s: %s matches", dns.TypeToString[qtype], name, a), nil
 		}
 	}
@@ -560,7 +559,7 @@ func (e *evaluation) validates(name string) bool {
 		return false
 	}
 	for _, rr := range rrs {
-		if a, ok := rrAddr(rr); ok && a == e.ip {
+		if a, ok := resolver.RRAddr(rr); ok && a == e.ip {
 			return true
 		}
 	}
@@ -746,19 +745,6 @@ func noMatchOrTemp(err error) (bool, string, error) {
 	return false, "", tempError(err)
 }
 
-// rrAddr returns the address of an A or AAAA record (A unmapped to 4 bytes).
-func rrAddr(rr dns.RR) (netip.Addr, bool) {
-	var ip net.IP
-	switch r := rr.(type) {
-	case *dns.A:
-		ip = r.A.To4()
-	case *dns.AAAA:
-		ip = r.AAAA.To16()
-	default:
-		return netip.Addr{}, false
-	}
-	return netip.AddrFromSlice(ip)
-}
 
 // txtString joins the strings of one TXT record with no separator (§3.3),
 // decoding miekg's presentation escapes (\" \\ \DDD) back to bytes.

@@ -427,7 +427,7 @@ func (x *expander) addr(name string, qtype uint16) AddrLookup {
 	rrs, void, err := queryRRs(x.ctx, x.dns, name, qtype)
 	l := AddrLookup{Void: void, Err: err}
 	for _, rr := range rrs {
-		if a, ok := rrAddr(rr); ok {
+		if a, ok := resolver.RRAddr(rr); ok {
 			l.Addrs = append(l.Addrs, a)
 		}
 	}
