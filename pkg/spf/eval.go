@@ -745,7 +745,6 @@ func noMatchOrTemp(err error) (bool, string, error) {
 	return false, "", tempError(err)
 }
 
-
 // txtString joins the strings of one TXT record with no separator (§3.3),
 // decoding miekg's presentation escapes (\" \\ \DDD) back to bytes.
 func txtString(parts []string) string {
