@@ -49,8 +49,13 @@ func (r *MTASTSRecord) String() string {
 // with "v=STSv1;" (we also accept the version ending the text or followed
 // by white space, which then fails parsing and is reported as invalid
 // rather than silently ignored).
-func isSTSRecord(txt string) bool {
-	rest, ok := strings.CutPrefix(txt, "v=STSv1")
+func isSTSRecord(txt string) bool { return startsWithVersion(txt, "v=STSv1") }
+
+// startsWithVersion reports whether txt begins with the version tag, ended
+// by ";", white space or the end of the text (MTA-STS and TLS-RPT share the
+// rule; see isSTSRecord).
+func startsWithVersion(txt, version string) bool {
+	rest, ok := strings.CutPrefix(txt, version)
 	return ok && (rest == "" || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t')
 }
 

@@ -33,10 +33,7 @@ func (r *TLSRPTRecord) String() string {
 // isTLSRPTRecord is the discard test of §3: records that do not begin with
 // "v=TLSRPTv1;" are ignored (as for MTA-STS, a version followed by white
 // space or nothing is kept, to be reported as invalid).
-func isTLSRPTRecord(txt string) bool {
-	rest, ok := strings.CutPrefix(txt, "v=TLSRPTv1")
-	return ok && (rest == "" || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t')
-}
+func isTLSRPTRecord(txt string) bool { return startsWithVersion(txt, "v=TLSRPTv1") }
 
 // ParseTLSRPT parses an _smtp._tls TXT record by the grammar of RFC 8460
 // §3:
