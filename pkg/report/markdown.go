@@ -72,6 +72,9 @@ func writeMarkdownReport(ew *errWriter, r *Report) {
 	if len(r.TLS) > 0 {
 		writeMarkdownTLS(ew, r.TLS)
 	}
+	if r.Trace != nil {
+		writeMarkdownTrace(ew, r.Trace)
+	}
 }
 
 // writeMarkdownFindings writes the findings table and, folded, the

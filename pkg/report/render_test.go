@@ -69,6 +69,9 @@ func TestGolden(t *testing.T) {
 		{"table_tls.txt", FormatTable, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
 		{"report_tls.json", FormatJSON, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
 		{"report_tls.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{tlsContoso()} }},
+		{"table_trace.txt", FormatTable, Options{}, func() []*Report { return []*Report{traceContoso()} }},
+		{"report_trace.json", FormatJSON, Options{}, func() []*Report { return []*Report{traceContoso()} }},
+		{"report_trace.md", FormatMarkdown, Options{}, func() []*Report { return []*Report{traceContoso()} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -336,6 +339,7 @@ func TestJSONMatchesSchema(t *testing.T) {
 		render(t, FormatJSON, Options{}, minimal),
 		render(t, FormatJSON, Options{}, spfContoso()),
 		render(t, FormatJSON, Options{}, tlsContoso()),
+		render(t, FormatJSON, Options{}, traceContoso()),
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(render(t, FormatJSON, Options{}, contoso(), lab()))), "\n") {
 		docs = append(docs, []byte(line))

@@ -121,7 +121,9 @@ type Report struct {
 	// TLS lists the SMTP endpoints probed, in probe order (MX hosts by
 	// preference, then smart hosts); absent when nothing was probed.
 	TLS []TLSEndpoint `json:"tls,omitempty"`
-	DNS *DNSStats     `json:"dns,omitempty"`
+	// Trace is the Received chain of a message read by `mfcheck trace`.
+	Trace *Trace    `json:"trace,omitempty"`
+	DNS   *DNSStats `json:"dns,omitempty"`
 }
 
 // Tool names the program that wrote the report.

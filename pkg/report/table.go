@@ -72,6 +72,11 @@ func writeTableReport(ew *errWriter, opt Options, r *Report) error {
 			return err
 		}
 	}
+	if r.Trace != nil {
+		if err := receivedTable(ew, r.Trace); err != nil {
+			return err
+		}
+	}
 
 	var rem []Finding
 	for _, f := range r.Findings {
