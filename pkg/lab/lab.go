@@ -32,9 +32,16 @@ var zoneFS embed.FS
 
 // The simulated scenario.
 const (
-	Domain  = "contoso.example"
-	Profile = "mimecast-eu"
-	Mode    = "smoke"
+	// ExternalDomain is a mailbox outside the customer, where the demo's
+	// outbound test message goes (the lab's smart hosts accept it; nothing
+	// leaves the process).
+	ExternalDomain = "fabrikam.example"
+	// OutboundSmartHost is the gateway smart host the demo's outbound test
+	// message goes through (the Exchange Online connector's target).
+	OutboundSmartHost = "eu-smtp-o365-outbound-1.mimecast.com"
+	Domain            = "contoso.example"
+	Profile           = "mimecast-eu"
+	Mode              = "smoke"
 )
 
 // Addresses of the two authoritative servers of the customer zone. They match

@@ -187,11 +187,13 @@ func (s *labSession) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 
-// Rcpt accepts only the lab domain: the lab never relays (DESIGN.md: a test
-// message goes only to recipients the user named, never to third parties).
+// Rcpt accepts only the lab's two domains: the customer's and the simulated
+// outside mailbox the outbound test writes to. The lab never relays
+// (DESIGN.md: a test message goes only to recipients the user named).
 func (s *labSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !strings.HasSuffix(strings.ToLower(to), "@"+Domain) {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied: the lab accepts mail for " + Domain + " only"}
+	lower := strings.ToLower(to)
+	if !strings.HasSuffix(lower, "@"+Domain) && !strings.HasSuffix(lower, "@"+ExternalDomain) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "relay access denied: the lab accepts mail for " + Domain + " and " + ExternalDomain + " only"}
 	}
 	s.to = append(s.to, to)
 	return nil
