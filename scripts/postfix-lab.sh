@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
 # A real Postfix with STARTTLS on loopback, the SMTP peer the end-to-end TLS
-# tests compare mfcheck against (with Postfix's own posttls-finger).
+# and send tests compare mfcheck against (with Postfix's own posttls-finger,
+# and swaks).
 #
 # openssl (not our Go code) makes a root CA, an intermediate CA and the leaf
 # certificates; one Postfix instance of our own serves one smtpd per address:
-#   127.0.62.10 mx-good.tls.test        valid leaf + intermediate
+#   127.0.62.10 mx-good.tls.test        valid leaf + intermediate; the lab's
+#                                       "gateway": its Received lines say
+#                                       "by mx-good.tls.test (Postfix) with ESMTPS"
 #   127.0.62.11 mx-wrongname.tls.test   valid chain, names other.tls.test only
 #   127.0.62.12 mx-nochain.tls.test     leaf without its intermediate
 #   127.0.62.13 mx-expired.tls.test     expired leaf (valid chain)
 #   127.0.62.14 mx-selfsigned.tls.test  self-signed leaf
 #   127.0.62.15 mx-plain.tls.test       no STARTTLS
-# Mail for any @tls.test recipient is delivered to the Maildir
-# STATE/mail/tls.test/ (files in new/); every other recipient is rejected and nothing is ever relayed or
-# sent out (all outbound transports are error:).
+#   127.0.62.20 cloud-locked.tls.test   valid chain; a locked-down cloud
+#                                       mailbox endpoint: RCPT from any client
+#                                       but the gateway (127.0.62.10, which no
+#                                       test connects from) gets "550 5.7.1 ...
+#                                       direct delivery refused: mail must come
+#                                       through the gateway"
+#   127.0.62.21 cloud-open.tls.test     valid chain; an open cloud endpoint
+#                                       that accepts @tls.test from anyone
+# Mail for any @tls.test recipient is delivered to the one Maildir
+# STATE/mail/tls.test/ (files in new/; virtual(8) allows no per-user paths
+# from a pattern); find a message by a token header in new/ and cur/. Every
+# other recipient is rejected and nothing is ever relayed or sent out (all
+# outbound transports are error:).
 #
-# STATE gets CA.pem (the root only, for --ca-file / posttls-finger -F), the
-# certificates in certs/, the Postfix configuration in etc/ (MAIL_CONFIG for
-# posttls-finger), the queue in spool/ and the log in postfix.log.
+# STATE gets CA.pem (the root only, for --ca-file / posttls-finger -F /
+# swaks --tls-ca-path), the certificates in certs/, the Postfix configuration
+# in etc/ (MAIL_CONFIG for posttls-finger), the queue in spool/ and the log in
+# postfix.log (maillog_file), where each listener's smtpd logs as
+# postfix/NAME/smtpd (e.g. postfix/cloud-open/smtpd[PID]), so a test can tell
+# which listener a connection reached.
 #
 # Usage: scripts/postfix-lab.sh start|stop [STATE_DIR]   (root: port 25)
 set -euo pipefail
@@ -32,15 +48,22 @@ mail=$state/mail
 domain=tls.test
 banner_tag=mfcheck-lab
 
-# name address tls: "none" for the host without STARTTLS.
+# name host address tls policy: tls "none" for the host without STARTTLS;
+# policy "gateway-only" rejects RCPT from every client but the gateway.
 hosts=(
-  "good       127.0.62.10 may"
-  "wrongname  127.0.62.11 may"
-  "nochain    127.0.62.12 may"
-  "expired    127.0.62.13 may"
-  "selfsigned 127.0.62.14 may"
-  "plain      127.0.62.15 none"
+  "good         mx-good       127.0.62.10 may  open"
+  "wrongname    mx-wrongname  127.0.62.11 may  open"
+  "nochain      mx-nochain    127.0.62.12 may  open"
+  "expired      mx-expired    127.0.62.13 may  open"
+  "selfsigned   mx-selfsigned 127.0.62.14 may  open"
+  "plain        mx-plain      127.0.62.15 none open"
+  "cloud-locked cloud-locked  127.0.62.20 may  gateway-only"
+  "cloud-open   cloud-open    127.0.62.21 may  open"
 )
+# The one client cloud-locked accepts: the gateway's address. Connections
+# from this machine come from 127.0.0.1 unless bound, so tests are refused.
+gateway_addr=127.0.62.10
+refusal="direct delivery refused: mail must come through the gateway"
 
 # The virtual(8) delivery agent writes the Maildir as this user.
 mail_user=nobody
@@ -146,18 +169,23 @@ make_certs() {
     leaf wrongname other.$domain
     leaf nochain mx-nochain.$domain
     leaf expired mx-expired.$domain 20240101000000Z 20240401000000Z
+    leaf cloud-locked cloud-locked.$domain
+    leaf cloud-open cloud-open.$domain
     newkey selfsigned.key
     LEAF_SAN=mx-selfsigned.$domain ossl req -x509 -new -config openssl.cnf -key selfsigned.key \
       -subj "/CN=mx-selfsigned.$domain" -extensions v3_selfsigned -days 825 -out selfsigned.pem
 
     # Postfix chain files: the key, then the leaf, then what the server sends.
-    for n in good wrongname expired; do cat "$n.key" "$n.pem" intermediate.pem > "$n.chain.pem"; done
+    for n in good wrongname expired cloud-locked cloud-open; do cat "$n.key" "$n.pem" intermediate.pem > "$n.chain.pem"; done
     cat nochain.key nochain.pem > nochain.chain.pem
     cat selfsigned.key selfsigned.pem > selfsigned.chain.pem
     chmod 600 ./*.key ./*.chain.pem
     # The independent check that the certificates are what their names say.
     openssl verify -CAfile root.pem -untrusted intermediate.pem good.pem >/dev/null
     openssl verify -CAfile root.pem -untrusted intermediate.pem -verify_hostname mx-good.$domain good.pem >/dev/null
+    for n in cloud-locked cloud-open; do
+      openssl verify -CAfile root.pem -untrusted intermediate.pem -verify_hostname "$n.$domain" "$n.pem" >/dev/null
+    done
     must_fail "certificate has expired" -untrusted intermediate.pem expired.pem
     must_fail "unable to get local issuer certificate" nochain.pem
     must_fail "self-signed certificate" selfsigned.pem
@@ -167,9 +195,9 @@ make_certs() {
 }
 
 write_postfix_conf() {
-  local addrs=() h name addr tls
+  local addrs=() h name host addr tls policy
   for h in "${hosts[@]}"; do
-    read -r name addr tls <<<"$h"
+    read -r name host addr tls policy <<<"$h"
     addrs+=("$addr")
   done
   mkdir -p "$conf" "$spool" "$mail"
@@ -226,15 +254,26 @@ smtpd_tls_loglevel = 1
 smtpd_tls_received_header = yes
 smtpd_tls_session_cache_database =
 EOF
+  # cloud-locked's client check (cidr: needs no postmap); evaluated in
+  # smtpd_recipient_restrictions, so the refusal is the reply to RCPT.
+  cat > "$conf/gateway-only.cidr" <<EOF
+# Written by scripts/postfix-lab.sh: only the gateway may deliver here.
+$gateway_addr/32 OK
+0.0.0.0/0 550 5.7.1 $refusal
+EOF
   {
     echo "# Written by scripts/postfix-lab.sh. No chroot: the queue is ours."
     for h in "${hosts[@]}"; do
-      read -r name addr tls <<<"$h"
+      read -r name host addr tls policy <<<"$h"
       echo "$addr:smtp inet n - n - - smtpd"
-      echo "  -o myhostname=mx-$name.$domain"
+      echo "  -o myhostname=$host.$domain"
+      echo "  -o syslog_name=postfix/$name"
       echo "  -o smtpd_tls_security_level=$tls"
       if [ "$tls" != none ]; then
         echo "  -o smtpd_tls_chain_files=$certs/$name.chain.pem"
+      fi
+      if [ "$policy" = gateway-only ]; then
+        echo "  -o smtpd_recipient_restrictions=reject_unauth_destination,check_client_access,cidr:$conf/gateway-only.cidr"
       fi
     done
     cat <<'EOF'
@@ -301,12 +340,12 @@ banner() {
 }
 
 wait_ready() {
-  local h name addr tls line
+  local h name host addr tls policy line
   for h in "${hosts[@]}"; do
-    read -r name addr tls <<<"$h"
+    read -r name host addr tls policy <<<"$h"
     for i in $(seq 100); do
       line=$(banner "$addr" || true)
-      case $line in "220 mx-$name.$domain ESMTP $banner_tag"*) break;; esac
+      case $line in "220 $host.$domain ESMTP $banner_tag"*) break;; esac
       if [ "$i" = 100 ]; then
         echo "postfix-lab: $addr:25 did not greet (got: ${line:-nothing}); see $state/postfix.log" >&2
         tail -20 "$state/postfix.log" >&2 || true
@@ -319,6 +358,7 @@ wait_ready() {
 
 case $cmd in
 start)
+  started=$(date +%s%N)
   stop_postfix
   # A clean lab every time: no queue, mail or log left from an earlier run.
   rm -rf "$spool" "$mail" "$state/data" "$state/postfix.log"
@@ -327,7 +367,9 @@ start)
   pf check
   pf start
   wait_ready
-  echo "Postfix lab: STARTTLS on 127.0.62.10-15:25 (tls.test), CA in $state/CA.pem, Maildirs in $mail"
+  echo "Postfix lab: STARTTLS on 127.0.62.10-15:25 (tls.test), cloud-locked on 127.0.62.20:25" \
+    "(refuses all but $gateway_addr), cloud-open on 127.0.62.21:25; CA in $state/CA.pem," \
+    "Maildir $mail/$domain, log $state/postfix.log; up in $(( ($(date +%s%N) - started) / 1000000 )) ms"
   ;;
 stop)
   stop_postfix
