@@ -200,8 +200,11 @@ write_postfix_conf() {
     read -r name host addr tls policy <<<"$h"
     addrs+=("$addr")
   done
-  mkdir -p "$conf" "$spool" "$mail"
-  chown "$mail_uid:$mail_gid" "$mail"
+  # The Maildir exists (empty) from the start, so "no message yet" and "not
+  # a Maildir" are different answers; virtual(8) delivers into it as $mail_user.
+  mkdir -p "$conf" "$spool" "$mail/$domain/new" "$mail/$domain/cur" "$mail/$domain/tmp"
+  chown -R "$mail_uid:$mail_gid" "$mail"
+  chmod 700 "$mail/$domain" "$mail/$domain/new" "$mail/$domain/cur" "$mail/$domain/tmp"
   local interfaces
   interfaces=$(IFS=,; echo "${addrs[*]}")
   cat > "$conf/main.cf" <<EOF

@@ -90,8 +90,11 @@ func newMailLab(t *testing.T) *mailLab {
 	if _, err := os.Stat(l.log); err != nil {
 		unavailable("the Postfix lab writes no log: %v", err)
 	}
-	// The Maildir appears with the first delivery; the tests count on it
-	// holding new/ and cur/ once something was delivered.
+	for _, sub := range []string{"new", "cur"} {
+		if _, err := os.Stat(filepath.Join(l.maildir, sub)); err != nil {
+			unavailable("the Postfix lab has no Maildir: %v", err)
+		}
+	}
 	return l
 }
 
