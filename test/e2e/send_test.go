@@ -573,9 +573,11 @@ type traceReport struct {
 	} `json:"trace"`
 }
 
-func runTrace(t *testing.T, args ...string) traceReport {
+// runTrace runs mfcheck trace with NSD as its resolver (DKIM keys, if it
+// looks any up, come from the lab's zones, never from off the machine).
+func runTrace(t *testing.T, l *mailLab, args ...string) traceReport {
 	t.Helper()
-	r, _ := runMfcheck(t, append(append([]string{"trace"}, args...), "-o", "json")...)
+	r, _ := runMfcheck(t, append(append([]string{"trace"}, args...), "--resolver", l.nsd, "-o", "json")...)
 	validateSchema(t, r.stdout)
 	var rep traceReport
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
@@ -667,7 +669,7 @@ func TestSendInboundAndTrace(t *testing.T) {
 	t.Logf("mfcheck send: token %s, queued as %s, delivered to %s", ev.Token, ev.QueueID, file)
 
 	// mfcheck trace finds the message by token, and on the file itself.
-	tr := runTrace(t, "--maildir", l.maildir, "--token", ev.Token, "--profiles-file", labProfiles, "--profile", labProfileID)
+	tr := runTrace(t, l, "--maildir", l.maildir, "--token", ev.Token, "--profiles-file", labProfiles, "--profile", labProfileID)
 	assert.Equal(t, ev.Token, tr.Trace.Token)
 	gw := findingByID(t, tr.jsonReport, "trace.gateway-hop")
 	assert.Equal(t, "pass", gw.Status, "trace.gateway-hop: %s", gw.Message)
@@ -684,8 +686,9 @@ func TestSendInboundAndTrace(t *testing.T) {
 	assert.True(t, tls, "the gateway hop says ESMTPS")
 	assert.Len(t, tr.Trace.Hops, len(hops), "mfcheck trace and this test read the same Received headers")
 
-	direct := runTrace(t, file)
+	direct := runTrace(t, l, file, "--profiles-file", labProfiles, "--profile", labProfileID)
 	assert.Equal(t, "pass", findingByID(t, direct.jsonReport, "trace.tls-hops").Status)
+	assert.Equal(t, "pass", findingByID(t, direct.jsonReport, "trace.gateway-hop").Status)
 	assert.Equal(t, tr.Trace.Hops, direct.Trace.Hops, "trace --maildir --token and trace FILE read the same hops")
 
 	// The swaks cross-check through the same listener: the same hop.
@@ -700,7 +703,7 @@ func TestSendInboundAndTrace(t *testing.T) {
 	swHops := receivedHops(t, swData)
 	require.NotEmpty(t, swHops)
 	assert.Equal(t, hops[0], swHops[0], "mfcheck's and swaks's messages arrive through the same hop")
-	swTrace := runTrace(t, swFile, "--profiles-file", labProfiles, "--profile", labProfileID)
+	swTrace := runTrace(t, l, swFile, "--profiles-file", labProfiles, "--profile", labProfileID)
 	swBy, swWith, swTLS := gatewayHopOf(t, swTrace)
 	assert.Equal(t, []any{by, with, tls}, []any{swBy, swWith, swTLS}, "mfcheck trace: the same gateway hop for both messages")
 	assert.Equal(t, "pass", findingByID(t, swTrace.jsonReport, "trace.gateway-hop").Status)
