@@ -283,3 +283,23 @@ func TestAnalyzeNoReceived(t *testing.T) {
 	assert.Equal(t, report.StatusInfo, one(t, tr, IDTLSHops).Status)
 	assert.Equal(t, report.StatusWarn, one(t, tr, IDAuthResults).Status)
 }
+
+func TestTraceReport(t *testing.T) {
+	tr := analyzeFile(t, "through-gateway.eml", gatewayOpts(t))
+	rt := tr.Report("testdata/through-gateway.eml")
+	assert.Equal(t, "mfc-7f3a9c2e", rt.Token)
+	assert.Equal(t, "2026-12-01T09:00:00Z", rt.Date)
+	require.Len(t, rt.Hops, 4)
+	assert.True(t, rt.Hops[1].Gateway)
+	assert.Equal(t, "TLSv1.3", rt.Hops[1].TLSVersion)
+	assert.Equal(t, "TLS_AES_256_GCM_SHA384", rt.Hops[1].Cipher)
+	assert.Equal(t, "2026-12-01T09:00:02Z", rt.Hops[1].Time)
+	require.NotNil(t, rt.Hops[1].DelayS)
+
+	r := report.New("contoso.example", "trace")
+	r.Trace = rt
+	r.Add(tr.Findings...)
+	var buf strings.Builder
+	require.NoError(t, json.NewEncoder(&buf).Encode(r))
+	assert.Contains(t, buf.String(), `"gateway":true`)
+}

@@ -111,12 +111,15 @@ func ParseReceived(value string) (Hop, error) {
 	var problems []string
 	if i := strings.IndexFunc(value, isControl); i >= 0 {
 		problems = append(problems, fmt.Sprintf("control character 0x%02x at offset %d", value[i], i))
-		value = strings.Map(func(r rune) rune {
-			if isControl(r) {
-				return ' '
+		// Byte by byte: the controls are ASCII, and strings.Map would
+		// also rewrite invalid UTF-8 that is data.
+		b := []byte(value)
+		for j, c := range b {
+			if isControl(rune(c)) {
+				b[j] = ' '
 			}
-			return r
-		}, value)
+		}
+		value = string(b)
 	}
 
 	toks, semis, unbalanced := scan(value)
