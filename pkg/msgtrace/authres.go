@@ -75,7 +75,7 @@ func ParseAuthResults(value string) (authServID string, results []AuthResult, er
 		ar := AuthResult{AuthServID: id}
 		ar.Method, ar.Result = methodResult(r)
 		if i < len(clauses) {
-			ar.Raw = abbreviate(clauses[i], 512)
+			ar.Raw = abbreviate(strings.Join(strings.Fields(clauses[i]), " "), 512)
 			ar.Props = clauseProps(clauses[i])
 		}
 		results = append(results, ar)
@@ -193,12 +193,14 @@ func authResultsFinding(values []string, trustedID, subject string) ([]AuthResul
 			ids[h.AuthServID] = true
 		}
 		var list []string
+		seen := false
 		for id := range ids {
 			list = append(list, fmt.Sprintf("%q", id))
+			seen = seen || strings.EqualFold(id, trust)
 		}
 		sort.Strings(list)
 		f.Status = report.StatusWarn
-		if !assumed && !ids[trust] {
+		if !assumed && !seen {
 			f.Message = fmt.Sprintf("No Authentication-Results field from %q; the %d found are from %s and are not trusted", trust, len(values), strings.Join(list, ", "))
 			f.Remediation = "Check the authserv-id the receiving platform writes (the first word of its Authentication-Results) and pass that one."
 		} else {
