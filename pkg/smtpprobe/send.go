@@ -478,8 +478,12 @@ func (s *sendSession) run() bool {
 	return next
 }
 
-// reach records a stage that succeeded.
+// reach records a stage that succeeded. After a failure the polite end
+// (RSET, QUIT) does not count: Stage stays the last step before it.
 func (s *sendSession) reach(st Stage) {
+	if s.a.Failed != "" {
+		return
+	}
 	if stageOrder[st] >= stageOrder[s.a.Stage] || s.a.Stage == "" {
 		s.a.Stage = st
 	}
@@ -571,7 +575,7 @@ func (s *sendSession) tlsConfig() *tls.Config {
 	cfg := &tls.Config{
 		// Verified after the handshake (verify.go), so that a bad
 		// certificate is evidence, and a failure where TLS is required.
-		InsecureSkipVerify: true, //nolint:gosec // verified in newTLSState
+		InsecureSkipVerify: true,             //nolint:gosec // verified in newTLSState
 		MinVersion:         tls.VersionTLS12, // RFC 8996: no TLS 1.0 or 1.1 for a real send
 	}
 	if s.t.Host != "" {
