@@ -1140,13 +1140,13 @@ func (s *sendSession) retryable() bool {
 }
 
 // headerValue returns the first header field named name in msg's header,
-// unfolded, or "".
+// unfolded (RFC 5322 §2.2.3), or "".
 func headerValue(msg []byte, name string) string {
 	hdr, _, _ := strings.Cut(string(msg), "\r\n\r\n")
-	for _, l := range strings.Split(hdr, "\r\n") {
-		k, v, ok := strings.Cut(l, ":")
+	for _, f := range splitFields(hdr + "\r\n") {
+		k, v, ok := strings.Cut(f, ":")
 		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return printable(strings.TrimSpace(v), 80)
+			return printable(strings.TrimSpace(strings.NewReplacer("\r\n", "", "\t", " ").Replace(v)), 1024)
 		}
 	}
 	return ""
