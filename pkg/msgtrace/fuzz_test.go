@@ -128,6 +128,11 @@ func FuzzAnalyze(f *testing.F) {
 	}
 	f.Add([]byte("DKIM-Signature: v=1; a=ed25519-sha256; d=fabrikam.example; s=ed1; h=from; bh=AAAA; b=AAAA\r\nFrom: a@fabrikam.example\r\n\r\nbody\r\n"))
 	f.Add([]byte("From x\nReceived: (\n\n"))
+	// Small whole messages, so mutations reach every part quickly.
+	for _, r := range receivedSeeds[:6] {
+		f.Add([]byte("Received: " + r + "\nAuthentication-Results: " + authSeeds[0] + "\nFrom: a@fabrikam.example\n\nb\n"))
+	}
+	f.Add([]byte("Received: by relay.mimecast.com; Tue, 1 Dec 2026 09:00:00 +0000\nReceived: from a (b [185.58.86.151]) by x.mail.protection.outlook.com with ESMTPSA; Tue, 1 Dec 2026 08:00:00 +0000\n\n"))
 	gw, err := profile.Builtin().Get("mimecast-eu")
 	if err != nil {
 		f.Fatal(err)
