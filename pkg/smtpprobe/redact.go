@@ -286,7 +286,7 @@ func (r *recorder) write(d int, p []byte) {
 	if len(b) > maxLineLen {
 		// An overlong line: keep its start, drop the rest.
 		if !(r.inBody && d == dirClient) {
-			r.lineLocked(d, string(b[:maxLineLen])+"…")
+			r.lineLocked(d, printable(r.red.scrub(string(b)), maxLineLen))
 		} else {
 			r.bodyBytes += len(b)
 		}
@@ -367,7 +367,8 @@ func (r *recorder) clientLine(line string) {
 }
 
 func (r *recorder) serverLine(line string) {
-	r.tr.add("S: ", r.red.scrub(line))
+	line = r.red.scrub(line)
+	r.tr.add("S: ", line)
 	if len(r.replyLines) < maxExtensions+1 {
 		r.replyLines = append(r.replyLines, line)
 	}
@@ -385,7 +386,7 @@ func (r *recorder) serverLine(line string) {
 		}
 	}
 	r.lastCode = code
-	r.lastReply = r.red.scrub(printable(strings.Join(r.replyLines, " / "), 512))
+	r.lastReply = printable(r.red.scrub(strings.Join(r.replyLines, " / ")), 512)
 	r.replyLines = nil
 	if !r.sawBanner {
 		r.sawBanner = true

@@ -1005,6 +1005,7 @@ func (s *sendSession) fail(st Stage, kind string, code int, enh, msg string) {
 
 // failReply records a refusal from a reply outside go-smtp.
 func (s *sendSession) failReply(st Stage, code int, text string) {
+	text = s.rec.red.scrub(text)
 	enh := parseEnhancedCode(text)
 	s.fail(st, KindReply, code, enh, fmt.Sprintf("%s: %d %s", refusalLead(st), code, printable(text, 300)))
 	if s.a.Reply == "" {
@@ -1059,8 +1060,14 @@ func refusalLead(st Stage) string {
 }
 
 // classify turns an error into a kind, the SMTP code and enhanced code of
-// a reply, and a message for a mail admin.
+// a reply, and a message for a mail admin, with the secrets already
+// removed (before any cut to length could leave half a password).
 func (s *sendSession) classify(err error) (kind string, code int, enh, msg string) {
+	kind, code, enh, msg = s.classifyRaw(err)
+	return kind, code, enh, s.rec.red.scrub(msg)
+}
+
+func (s *sendSession) classifyRaw(err error) (kind string, code int, enh, msg string) {
 	var (
 		se       *smtp.SMTPError
 		te       *textproto.Error

@@ -196,7 +196,7 @@ func sendOpts(t testing.TB, path SendPath, targets ...Target) SendOptions {
 	return SendOptions{
 		Path: path, Targets: targets, HeloName: testHelo, Roots: p.root.Pool(),
 		From: testFrom, To: []string{testTo},
-		Timeouts: Timeouts{Connect: 2 * time.Second, Banner: 2 * time.Second, Command: 2 * time.Second, Handshake: 2 * time.Second},
+		Timeouts:    Timeouts{Connect: 2 * time.Second, Banner: 2 * time.Second, Command: 2 * time.Second, Handshake: 2 * time.Second},
 		DataTimeout: 3 * time.Second,
 		Dial:        loopbackDial,
 	}

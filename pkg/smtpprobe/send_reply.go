@@ -26,7 +26,9 @@ func ParseQueueID(text string) string {
 	// Only the first line: continuation lines of a 250 carry no ids in
 	// any MTA we know, and a hostile server could put anything there.
 	text, _, _ = strings.Cut(text, "\n")
-	lower := strings.ToLower(text)
+	// ASCII-only lower case: strings.ToLower would turn invalid UTF-8 into
+	// U+FFFD and shift the indexes (found by FuzzParseQueueID).
+	lower := asciiLower(text)
 	if i := strings.Index(lower, "queued as "); i >= 0 {
 		return idToken(text[i+len("queued as "):])
 	}
@@ -50,6 +52,16 @@ func ParseQueueID(text string) string {
 		}
 	}
 	return ""
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // idToken is the leading token of s, without trailing punctuation, or ""
