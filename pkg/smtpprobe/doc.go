@@ -2,6 +2,7 @@
 // the smart hosts of a gateway) and judges their transport security:
 // banner, EHLO, STARTTLS (RFC 3207), the TLS handshake, the server's
 // certificate chain, name and expiry, and DANE TLSA records (RFC 7672).
+// Send and Bypass (send.go) send a test message, or stop before DATA, with go-smtp's client (send.*, bypass.direct-delivery findings).
 //
 // # Why a protocol client of our own
 //
