@@ -434,7 +434,7 @@ func (w debugWriter) Write(p []byte) (int, error) {
 type tapConn struct {
 	net.Conn
 	rec    *recorder
-	record bool // record raw bytes (false when TLS runs over an implicit-TLS tap's inner conn)
+	record bool // record the bytes (until STARTTLS; the DebugWriter takes over then)
 	hold   atomic.Bool
 
 	mu        sync.Mutex

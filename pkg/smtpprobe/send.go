@@ -215,7 +215,8 @@ type SendResult struct {
 	QuitAfter Stage     `json:"quit_after,omitempty"`
 	Start     time.Time `json:"started_at"`
 	TotalMS   float64   `json:"total_ms"`
-	// Target is the server of the last attempt; nil when none was reached.
+	// Target is the last server that answered (the one that accepted, on
+	// success); nil when none could be reached.
 	Target   *Target       `json:"target,omitempty"`
 	Subject  string        `json:"subject"`
 	Attempts []SendAttempt `json:"attempts"`
