@@ -703,12 +703,46 @@ func TestSendInboundAndTrace(t *testing.T) {
 	swHops := receivedHops(t, swData)
 	require.NotEmpty(t, swHops)
 	assert.Equal(t, hops[0], swHops[0], "mfcheck's and swaks's messages arrive through the same hop")
-	swTrace := runTrace(t, l, swFile, "--profiles-file", labProfiles, "--profile", labProfileID)
+	// swaks's message carries the same X-Mfcheck-Token header, so trace
+	// finds it in the Maildir as it finds mfcheck's.
+	swTrace := runTrace(t, l, "--maildir", l.maildir, "--token", token, "--profiles-file", labProfiles, "--profile", labProfileID)
+	assert.Equal(t, token, swTrace.Trace.Token)
 	swBy, swWith, swTLS := gatewayHopOf(t, swTrace)
 	assert.Equal(t, []any{by, with, tls}, []any{swBy, swWith, swTLS}, "mfcheck trace: the same gateway hop for both messages")
 	assert.Equal(t, "pass", findingByID(t, swTrace.jsonReport, "trace.gateway-hop").Status)
 	t.Logf("both messages: by %s with %s (tls %v)", by, with, tls)
 	l.queueEmpty(t)
+}
+
+// TestTraceBypassedMessage is the gateway hop's negative: a message handed
+// straight to the open cloud endpoint (swaks, with DATA: the delivery the
+// bypass test warns about) never went through mx-good.tls.test, so trace
+// must not say it passed the gateway. Without this, a trace.gateway-hop
+// that passes everything would pass the must-show.
+func TestTraceBypassedMessage(t *testing.T) {
+	l := newMailLab(t)
+	requireSwaks(t)
+	requireSendCommands(t)
+	token := newToken(t, "swaks-bypass")
+	m := l.mark(t)
+	sw := swaks(t, l, openAddr, "--header", "X-Mfcheck-Token: "+token)
+	require.Equal(t, 0, sw.code, sw.out)
+	delivered(t, m, "cloud-open", swaksQueueID(sw.out))
+	data, err := os.ReadFile(l.waitForToken(t, token))
+	require.NoError(t, err)
+	hops := receivedHops(t, data)
+	require.Len(t, hops, 1)
+	assert.Equal(t, hop{By: openHost, With: "ESMTPS"}, hops[0])
+
+	tr := runTrace(t, l, "--maildir", l.maildir, "--token", token, "--profiles-file", labProfiles, "--profile", labProfileID)
+	require.Len(t, tr.Trace.Hops, 1)
+	h := tr.Trace.Hops[0]
+	assert.Equal(t, openHost, h.By)
+	assert.True(t, h.TLS)
+	assert.False(t, h.Gateway, "the hop by %s is not the gateway %s (the profile names only %s and %s/32)", openHost, gatewayHost, gatewayHost, gatewayAddr)
+	gw := findingByID(t, tr.jsonReport, "trace.gateway-hop")
+	assert.NotEqual(t, "pass", gw.Status, "trace.gateway-hop on a message that skipped the gateway: %s", gw.Message)
+	assert.Equal(t, "pass", findingByID(t, tr.jsonReport, "trace.tls-hops").Status, "the direct hop still used TLS")
 }
 
 // TestSendBypass: the bypass test tells the locked endpoint (pass, the same
