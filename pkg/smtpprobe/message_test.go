@@ -9,14 +9,15 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -128,42 +129,25 @@ func TestLoadDKIMKey(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestRelaxedCanonicalization(t *testing.T) {
-	// RFC 6376 §3.4.6, the example of relaxed canonicalization.
-	assert.Equal(t, "a:X", relaxedHeader("A: X"))
-	assert.Equal(t, "b:Y Z", relaxedHeader("B : Y\t\r\n\tZ  "))
-	assert.Equal(t, " C\r\nD E\r\n", relaxedBody(" C \r\nD \t E\r\n\r\n\r\n"))
-	assert.Equal(t, "", relaxedBody("\r\n\r\n"))
-}
-
-// dkimVerifier builds testdata/dkimverify (go-msgauth's dkim.Verify in a
-// module of its own, so the main go.mod needs no golang.org/x/crypto); it
-// skips when the go command or the module cache cannot build it.
-func dkimVerifier(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
+// verifyDKIM checks msg's DKIM signature with go-msgauth's verifier, the
+// key served as txt; it returns the verdict in words and whether it passed.
+func verifyDKIM(msg []byte, txt string) (string, bool) {
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{
+		LookupTXT: func(string) ([]string, error) { return []string{txt}, nil },
+	})
 	if err != nil {
-		t.Skip("no go command to build testdata/dkimverify")
+		return err.Error(), false
 	}
-	out := filepath.Join(t.TempDir(), "dkimverify")
-	cmd := exec.Command(goBin, "build", "-o", out, ".")
-	cmd.Dir = filepath.Join("testdata", "dkimverify")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build testdata/dkimverify (go-msgauth or x/crypto not in the module cache?): %s", b)
+	if len(vs) != 1 {
+		return fmt.Sprintf("%d signatures", len(vs)), false
 	}
-	return out
-}
-
-func verifyDKIM(verifier string, msg []byte, txt string) (string, bool) {
-	cmd := exec.Command(verifier, txt)
-	cmd.Stdin = bytes.NewReader(msg)
-	out, err := cmd.CombinedOutput()
-	return string(out), err == nil
+	if vs[0].Err != nil {
+		return vs[0].Err.Error(), false
+	}
+	return "pass d=" + vs[0].Domain, true
 }
 
 func TestDKIMSignatureVerifies(t *testing.T) {
-	verifier := dkimVerifier(t)
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	epub, ek, err := ed25519.GenerateKey(rand.Reader)
@@ -185,18 +169,18 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 			require.NoError(t, err)
 			sig := headerValue(msg, "DKIM-Signature")
 			assert.Contains(t, sig, "a="+c.name)
-			assert.Contains(t, sig, "h=from:to:subject:date:message-id:x-mfcheck-token")
-			out, ok := verifyDKIM(verifier, msg, c.txt)
+			assert.Contains(t, strings.ToLower(sig), "h=from:to:subject:date:message-id:x-mfcheck-token")
+			out, ok := verifyDKIM(msg, c.txt)
 			assert.True(t, ok, out)
 			assert.Contains(t, out, "pass d=sender.test")
 
 			// A changed token breaks the signature: the verifier is real.
 			bad := bytes.Replace(msg, []byte("X-Mfcheck-Token: mfc-dkimtest"), []byte("X-Mfcheck-Token: mfc-other"), 1)
-			out, ok = verifyDKIM(verifier, bad, c.txt)
+			out, ok = verifyDKIM(bad, c.txt)
 			assert.False(t, ok, out)
 			// So does a changed body.
 			bad = bytes.Replace(msg, []byte("It can be deleted"), []byte("It can be kept"), 1)
-			_, ok = verifyDKIM(verifier, bad, c.txt)
+			_, ok = verifyDKIM(bad, c.txt)
 			assert.False(t, ok)
 		})
 	}
@@ -210,7 +194,7 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 		require.True(t, r.Accepted, r.Err)
 		got := srv.messages()
 		require.Len(t, got, 1)
-		out, ok := verifyDKIM(verifier, got[0].Data, cases[0].txt)
+		out, ok := verifyDKIM(got[0].Data, cases[0].txt)
 		assert.True(t, ok, "the message as received still verifies: %s", out)
 	})
 	t.Run("refused", func(t *testing.T) {
