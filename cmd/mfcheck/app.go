@@ -33,6 +33,7 @@ type app struct {
 	nsPort      int
 	spf         spfFlags
 	tls         tlsFlags
+	send        sendFlags
 
 	exitCode int
 }
@@ -65,7 +66,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 a finding at or above it;
 	_ = pf.MarkHidden("ns-port")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
-	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.tlsCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
+	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.tlsCommand(), a.sendCommand(), a.traceCommand(), a.profilesCommand(), a.versionCommand(), a.demoCommand())
 	return root
 }
 
@@ -137,6 +138,10 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	if err != nil {
 		return err
 	}
+	sendCfg, err := a.checkSendConfig(trimDot(domain))
+	if err != nil {
+		return err
+	}
 	if servers == nil {
 		servers = a.resolvers
 	}
@@ -149,7 +154,7 @@ func (a *app) runCheck(cmd *cobra.Command, domainArg string, areas []string, ser
 	rep := check.Run(ctx, check.Config{
 		Domain: trimDot(domain), Mode: a.mode, Profile: opts.profile, Profiles: opts.registry,
 		Areas: areas, NSPort: a.nsPort, Trace: a.trace, Version: versionString(),
-		SPF: spfCfg, Allowlist: list, SMTP: smtpCfg, Policy: policyCfg, Roots: roots,
+		SPF: spfCfg, Allowlist: list, SMTP: smtpCfg, Policy: policyCfg, Roots: roots, Send: sendCfg,
 	}, check.Deps{DNS: client})
 	rep.Simulation = simulation
 	rep.Notes = append(rep.Notes, notes...)
@@ -164,7 +169,8 @@ func (a *app) checkCommand() *cobra.Command {
   mfcheck check contoso.com --profile mimecast-eu --mode readiness --ip 198.51.100.25 --allowlist ipallowlist.txt
   mfcheck check contoso.com --profile mimecast-eu --mode smoke --output json
   mfcheck check contoso.com --profile mimecast-eu --smart-host relay.contoso.com:587 --dkim-selector s1
-  mfcheck check contoso.com --no-smtp`,
+  mfcheck check contoso.com --no-smtp
+  mfcheck check contoso.com --profile mimecast-eu --mode smoke --send --to postmaster@contoso.com --from probe@fabrikam.example`,
 		Args: exactArgs(1, "a domain"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runCheck(cmd, args[0], nil, nil, false, nil)
@@ -172,6 +178,7 @@ func (a *app) checkCommand() *cobra.Command {
 	}
 	a.addSPFFlags(cmd, false)
 	a.addSMTPFlags(cmd)
+	a.addCheckSendFlags(cmd)
 	return cmd
 }
 

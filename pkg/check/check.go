@@ -58,6 +58,8 @@ type Config struct {
 	SMTP SMTPConfig
 	// Policy is the DMARC/MTA-STS/TLS-RPT/DKIM part.
 	Policy PolicyConfig
+	// Send says which test messages to send (check --send).
+	Send SendConfig
 	// Roots verify every certificate of the run (SMTP endpoints and the
 	// MTA-STS policy host): the system roots plus --ca-file; nil = the
 	// system roots.
@@ -169,6 +171,18 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		})
 	} else {
 		close(spfDone)
+	}
+	if cfg.Send.any() {
+		// Test messages go to the MX hosts the analysis found, and the
+		// bypass test to the mailbox platform that MX and SPF name.
+		wg.Go(func() {
+			<-mxDone
+			<-spfDone
+			mu.Lock()
+			mailbox := detectMailbox(cfg.Profiles, mxRes, spfSection)
+			mu.Unlock()
+			add(sendFindings(ctx, deps.DNS, cfg, mxRes, mailbox, now()))
+		})
 	}
 	var mxProbe, smartProbe probeResult
 	if wants(cfg, AreaTLS) {
