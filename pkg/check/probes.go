@@ -125,6 +125,9 @@ func smartHostPlans(p *profile.Profile, extra []HostPort) []endpointPlan {
 // mxTargets turns the MX analysis into probe targets: every address of
 // every MX host, in preference order, IPv4 before IPv6.
 func mxTargets(res *mx.Result, port int) []smtpprobe.Target {
+	if res == nil {
+		return nil
+	}
 	var out []smtpprobe.Target
 	for _, h := range res.Hosts {
 		if h.Missing || h.Err != "" {

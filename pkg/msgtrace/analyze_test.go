@@ -242,6 +242,26 @@ func TestAnalyzeLabGateway(t *testing.T) {
 	assert.Contains(t, tl.Message, "loopback address 127.0.0.1", "a loopback hop is judged but explained")
 }
 
+// A user profile's hosts may live in the customer's own domain: another
+// host there (the cloud endpoint) is not the gateway. Only built-in
+// profiles, whose names are the vendor's, widen to the vendor domain.
+func TestUserProfileHasNoVendorDomain(t *testing.T) {
+	gw := &profile.Profile{ID: "lab-gateway", Name: "lab gateway", Kind: profile.KindGateway,
+		MXHosts: []string{"mx-good.tls.test"}}
+	msg := "Received: from client.tls.test (client.tls.test [192.0.2.9]) by cloud-open.tls.test (Postfix) with ESMTPS id A; Tue, 1 Dec 2026 09:00:01 +0000 (UTC)\r\n" +
+		"From: a@b.test\r\nSubject: bypass\r\n\r\nbody\r\n"
+	tr := Analyze(context.Background(), []byte(msg), Options{Profile: gw, Now: fixedNow})
+	validate(t, tr)
+	assert.Equal(t, report.StatusFail, one(t, tr, IDGatewayHop).Status, "cloud-open.tls.test shares the domain, not the role")
+
+	builtinGW := builtin(t, "mimecast-eu")
+	msg = strings.ReplaceAll(msg, "cloud-open.tls.test", "relay.mimecast.com")
+	tr = Analyze(context.Background(), []byte(msg), Options{Profile: builtinGW, Now: fixedNow})
+	g := one(t, tr, IDGatewayHop)
+	assert.Equal(t, report.StatusPass, g.Status, g.Message)
+	assert.Contains(t, g.Message, "vendor domain mimecast.com")
+}
+
 func TestAnalyzeClockSkewAndParseErrors(t *testing.T) {
 	msg := "Received: from b.example (b.example [192.0.2.2]) by c.example with ESMTPS id 2; Tue, 1 Dec 2026 08:59:00 +0000\n" +
 		"Received: from a.example (a.example [192.0.2.1]) by b.example with ESMTPS id 1; Tue, 1 Dec 2026 09:00:00 +0000\n" +

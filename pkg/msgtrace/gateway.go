@@ -48,9 +48,13 @@ func newMatcher(p *profile.Profile) *hostMatcher {
 		{"smarthost", profile.KeySMTPOutboundHosts, p.SMTPOutboundHosts},
 		{"journal", profile.KeyJournalHosts, p.JournalHosts},
 	}}
+	// Vendor domains only for built-in profiles: their host names are the
+	// vendor's own (mimecast.com). A user profile may name hosts inside the
+	// customer's own domain, where "anything under the same domain" would
+	// make every internal server, or the cloud endpoint, the gateway.
 	for _, l := range m.lists {
 		for _, pat := range l.patterns {
-			if d := patternDomain(pat); d != "" && !slices.Contains(m.domains, d) {
+			if d := patternDomain(pat); d != "" && p.Builtin && !slices.Contains(m.domains, d) {
 				m.domains = append(m.domains, d)
 			}
 		}
