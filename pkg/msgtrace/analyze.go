@@ -14,7 +14,7 @@ import (
 	"github.com/mfcheck/mfcheck/pkg/resolver"
 )
 
-// Finding IDs; every one is described in CHECKS.md.
+// Finding IDs; every one is described in docs/checks.md.
 const (
 	IDMessage     = "trace.message"
 	IDGatewayHop  = "trace.gateway-hop"
