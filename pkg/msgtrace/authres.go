@@ -148,7 +148,10 @@ func authResultsFinding(values []string, trustedID, subject string) ([]AuthResul
 			headers = append(headers, h)
 		}
 	}
-	ev := map[string]any{"headers": headers}
+	ev := map[string]any{}
+	if len(headers) > 0 {
+		ev["headers"] = headers
+	}
 	f.Evidence = ev
 	if len(values) == 0 {
 		f.Status = report.StatusWarn
