@@ -177,6 +177,9 @@ func (a *app) checkSendConfig(domain string) (check.SendConfig, error) {
 	if err != nil {
 		return s, err
 	}
+	if len(s.To) == 0 {
+		return s, errors.New("--send needs --to: the recipient of the test message, in " + domain)
+	}
 	s.Inbound, s.Bypass = true, true
 	if a.send.outboundServer != "" {
 		hp, err := parseHostPort(a.send.outboundServer, "--outbound-server")
@@ -197,7 +200,7 @@ func (a *app) checkSendConfig(domain string) (check.SendConfig, error) {
 		}
 		s.BypassHost = &hp
 	}
-	return s, nil
+	return s, s.Validate(domain)
 }
 
 func (a *app) sendCommand() *cobra.Command {

@@ -56,12 +56,18 @@ type result struct {
 
 func run(t *testing.T, args ...string) result {
 	t.Helper()
+	return runEnv(t, nil, args...)
+}
+
+// runEnv runs mfcheck with env added to the environment.
+func runEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
 	start := time.Now()
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
@@ -239,6 +245,15 @@ func TestDemo(t *testing.T) {
 		expiry = expiry || strings.HasPrefix(k, "tls.cert-expiry warn eu-smtp-inbound-2.mimecast.com [127.0.55.32]:")
 	}
 	assert.True(t, chain, "the smart host without its intermediate: %v", got)
+	// The smoke test sends: in through the gateway MX, out through its
+	// smart host, and the Microsoft 365 endpoint still takes direct mail.
+	var inbound, outbound, bypass bool
+	for _, k := range got {
+		inbound = inbound || strings.HasPrefix(k, "send.inbound pass eu-smtp-inbound-")
+		outbound = outbound || strings.HasPrefix(k, "send.outbound pass eu-smtp-o365-outbound-1.mimecast.com")
+		bypass = bypass || strings.HasPrefix(k, "bypass.direct-delivery fail contoso-example.mail.protection.outlook.com")
+	}
+	assert.True(t, inbound && outbound && bypass, "send.inbound, send.outbound, bypass.direct-delivery: %v", got)
 	assert.True(t, expiry, "the MX certificate that expires within 21 days: %v", got)
 	for _, f := range rep.Findings {
 		assert.NotEqual(t, "error", f.Status, "everything in the lab answers: %s %s %s", f.ID, f.Subject, f.Message)
