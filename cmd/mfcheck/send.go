@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -285,15 +284,10 @@ func (a *app) runSend(cmd *cobra.Command) error {
 	if a.tls.smtpPort < 1 || a.tls.smtpPort > 65535 {
 		return fmt.Errorf("--smtp-port %d is not a port", a.tls.smtpPort)
 	}
-	roots, err := a.roots()
+	client, roots, ctx, cancel, err := a.netSession(cmd)
 	if err != nil {
 		return err
 	}
-	client, err := resolver.New(resolver.Config{Servers: a.resolvers, ResolvConf: a.resolvConf})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 	defer cancel()
 	smtpCfg := check.SMTPConfig{HeloName: a.tls.ehloName}
 	if a.tls.smtpPort != 25 {

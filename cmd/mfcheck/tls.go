@@ -217,21 +217,31 @@ func (a *app) runTLS(cmd *cobra.Command, arg string) error {
 	if err := validEHLOName(a.tls.ehloName); err != nil {
 		return err
 	}
-	roots, err := a.roots()
+	client, roots, ctx, cancel, err := a.netSession(cmd)
 	if err != nil {
 		return err
 	}
-	client, err := resolver.New(resolver.Config{Servers: a.resolvers, ResolvConf: a.resolvConf})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 	defer cancel()
 	rep := check.RunTLS(ctx, check.TLSConfig{
 		Host: hp, Role: role, SMTP: check.SMTPConfig{HeloName: a.tls.ehloName}, Roots: roots,
 		Mode: a.mode, Trace: a.trace, Version: versionString(),
 	}, check.Deps{DNS: client})
 	return a.render(rep, opts)
+}
+
+// netSession is what a command that goes on the network needs: the
+// resolver, the trusted roots (nil = the system's) and the run's deadline.
+func (a *app) netSession(cmd *cobra.Command) (*resolver.Client, *x509.CertPool, context.Context, context.CancelFunc, error) {
+	roots, err := a.roots()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	client, err := resolver.New(resolver.Config{Servers: a.resolvers, ResolvConf: a.resolvConf})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
+	return client, roots, ctx, cancel, nil
 }
 
 // render writes the report and sets the exit code from it.

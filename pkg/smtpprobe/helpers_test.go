@@ -117,20 +117,27 @@ func (s smtpServer) start(t testing.TB) Target {
 	if s.Wrap != nil {
 		l = wrapListener{l, s.Wrap}
 	}
-	if s.Implicit {
-		l = tls.NewListener(l, s.TLS)
+	return serveSMTP(t, l, func() smtp.Session { return rejectSession{} }, s.TLS, s.Implicit)
+}
+
+// serveSMTP runs a go-smtp server on l until the test ends, with STARTTLS
+// (or implicit TLS) when cfg is set, and returns the target for it.
+func serveSMTP(t testing.TB, l net.Listener, session func() smtp.Session, cfg *tls.Config, implicit bool) Target {
+	t.Helper()
+	if implicit {
+		l = tls.NewListener(l, cfg)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rejectSession{}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return session(), nil }))
 	srv.Domain = testHost
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	if !s.Implicit {
-		srv.TLSConfig = s.TLS
+	if !implicit {
+		srv.TLSConfig = cfg
 	}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	ap := netip.MustParseAddrPort(l.Addr().String())
-	return Target{Host: testHost, Addr: ap.Addr(), Port: int(ap.Port()), Role: RoleMX, ImplicitTLS: s.Implicit}
+	return Target{Host: testHost, Addr: ap.Addr(), Port: int(ap.Port()), Role: RoleMX, ImplicitTLS: implicit}
 }
 
 type wrapListener struct {

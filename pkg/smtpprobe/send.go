@@ -370,10 +370,8 @@ func normalize(o SendOptions) (*sendConfig, error) {
 		d := &net.Dialer{}
 		c.Dial = d.DialContext
 	}
-	c.Timeouts.Connect = orDefault(c.Timeouts.Connect, DefaultConnectTimeout)
-	c.Timeouts.Banner = orDefault(c.Timeouts.Banner, DefaultBannerTimeout)
-	c.Timeouts.Command = orDefault(c.Timeouts.Command, DefaultCommandTimeout)
-	c.Timeouts.Handshake = orDefault(c.Timeouts.Handshake, DefaultHandshakeTimeout)
+	// The probe's defaults, phase by phase.
+	c.Timeouts = Options{Timeouts: c.Timeouts}.withDefaults().Timeouts
 	c.DataTimeout = orDefault(c.DataTimeout, DefaultDataTimeout)
 	if c.Token == "" {
 		c.Token = headerValue(o.Message, "X-Mfcheck-Token")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/netip"
 	"strings"
@@ -69,20 +68,7 @@ func (m *mailServer) start(t testing.TB) Target {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	l = wrapListener{l, func(c net.Conn) net.Conn { m.conns.Add(1); return c }}
-	if m.Implicit {
-		l = tls.NewListener(l, m.TLS)
-	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }))
-	srv.Domain = testHost
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	if !m.Implicit {
-		srv.TLSConfig = m.TLS
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	ap := netip.MustParseAddrPort(l.Addr().String())
-	return Target{Host: testHost, Addr: ap.Addr(), Port: int(ap.Port()), Role: RoleMX, ImplicitTLS: m.Implicit}
+	return serveSMTP(t, l, func() smtp.Session { return &mailSession{m: m} }, m.TLS, m.Implicit)
 }
 
 type mailSession struct {
