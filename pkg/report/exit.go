@@ -40,6 +40,8 @@ func ExitCode(failOn Status, reports ...*Report) int {
 		}
 		for _, f := range r.Findings {
 			switch {
+			case f.Suppressed != nil:
+				// Accepted in the config file, with a reason and an expiry.
 			case f.Status.AtLeast(failOn):
 				return ExitFindings
 			case f.Status == StatusError:

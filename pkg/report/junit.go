@@ -46,7 +46,14 @@ type junitCase struct {
 	Time      string       `xml:"time,attr"`
 	Failure   *junitResult `xml:"failure,omitempty"`
 	Error     *junitResult `xml:"error,omitempty"`
+	Skipped   *junitSkip   `xml:"skipped,omitempty"`
 	SystemOut *junitText   `xml:"system-out,omitempty"`
+}
+
+// junitSkip marks a finding the config file suppressed: CI systems show it
+// as skipped, with the reason, instead of failing on it.
+type junitSkip struct {
+	Message string `xml:"message,attr"`
 }
 
 // Bodies are CDATA so multi-line text (remediations, evidence) stays
@@ -80,8 +87,9 @@ func cdata(s string) string {
 // renderJUnit writes one testsuite per report and one testcase per finding.
 // A finding at or above opt.FailOn is a <failure>, an error finding is an
 // <error> (the CI distinction between "test failed" and "test could not run"
-// is exactly ours), and the rest pass. Nothing is "skipped": a check that
-// did not apply produces no finding. encoding/xml escapes attribute and text
+// is exactly ours), a finding the config file suppressed is <skipped> with
+// the reason, and the rest pass. A check that did not apply produces no
+// finding, so nothing else is skipped. encoding/xml escapes attribute and text
 // content and replaces characters XML cannot carry.
 func renderJUnit(w io.Writer, opt Options, reports []*Report) error {
 	failOn := opt.failOn()
@@ -115,6 +123,10 @@ func renderJUnit(w io.Writer, opt Options, reports []*Report) error {
 				Time:      "0",
 			}
 			switch {
+			case f.Suppressed != nil:
+				c.Skipped = &junitSkip{Message: suppressedText(f.Suppressed)}
+				c.SystemOut = systemOut(junitBody(f))
+				s.Skipped++
 			case f.Status.AtLeast(failOn):
 				c.Failure = &junitResult{Message: f.Message, Type: string(f.Status), Body: cdata(junitBody(f))}
 				s.Failures++
@@ -128,6 +140,7 @@ func renderJUnit(w io.Writer, opt Options, reports []*Report) error {
 		}
 		out.Tests += s.Tests
 		out.Failures += s.Failures
+		out.Skipped += s.Skipped
 		out.Errors += s.Errors
 		totalMS += r.DurationMS
 		out.Suites = append(out.Suites, s)

@@ -86,7 +86,7 @@ func writeMarkdownFindings(ew *errWriter, r *Report) {
 	}
 	ew.printf("| Status | Check | Subject | Message |\n| --- | --- | --- | --- |\n")
 	for _, f := range r.Findings {
-		ew.printf("| %s | %s | %s | %s |\n", badge(f.Status), cellCode(f.ID), mdEscape(f.Subject, "<br>"), mdEscape(f.Message, "<br>"))
+		ew.printf("| %s | %s | %s | %s |\n", badge(f.Status), cellCode(f.ID), mdEscape(f.Subject, "<br>"), mdEscape(findingMessage(f), "<br>"))
 	}
 
 	var detail []Finding

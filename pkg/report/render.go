@@ -144,6 +144,9 @@ func summaryText(r *Report, style func(Status, string) string) string {
 		}
 		parts = append(parts, p)
 	}
+	if r.Summary.Suppressed > 0 {
+		parts = append(parts, strconv.Itoa(r.Summary.Suppressed)+" suppressed")
+	}
 	s := "no findings"
 	if len(parts) > 0 {
 		s = strings.Join(parts, ", ")
@@ -153,6 +156,27 @@ func summaryText(r *Report, style func(Status, string) string) string {
 		return fmt.Sprintf("%s — %s in %s", s, plural(r.DNS.Queries, "DNS query", "DNS queries"), ms)
 	}
 	return fmt.Sprintf("%s — done in %s", s, ms)
+}
+
+// suppressedText says why a finding does not count: "suppressed until
+// 2027-01-31 (mfcheck.yaml:12): legacy relay, being retired".
+func suppressedText(s *Suppression) string {
+	t := "suppressed"
+	if s.Expires != "" {
+		t += " until " + s.Expires
+	}
+	if s.Source != "" {
+		t += " (" + s.Source + ")"
+	}
+	return t + ": " + s.Reason
+}
+
+// findingMessage is the message with the suppression, if any, after it.
+func findingMessage(f Finding) string {
+	if f.Suppressed == nil {
+		return f.Message
+	}
+	return f.Message + " [" + suppressedText(f.Suppressed) + "]"
 }
 
 func plural(n int, one, many string) string {

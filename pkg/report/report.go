@@ -73,6 +73,20 @@ type Finding struct {
 	Remediation string `json:"remediation,omitempty"`
 	// Evidence holds the raw data: records, counts, TTLs, transcripts.
 	Evidence map[string]any `json:"evidence,omitempty"`
+	// Suppressed is set when a config file accepts this finding for now
+	// (a known exception, with its reason and expiry). A suppressed
+	// finding keeps its status but counts toward neither the summary's
+	// worst status nor the exit code.
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+}
+
+// Suppression is the config entry that accepted a finding.
+type Suppression struct {
+	Reason string `json:"reason"`
+	// Expires is the last day (YYYY-MM-DD) the suppression applies.
+	Expires string `json:"expires,omitempty"`
+	// Source is where it was written, "mfcheck.yaml:42".
+	Source string `json:"source,omitempty"`
 }
 
 // Area is the part of the ID before the first dot ("mx" for "mx.null"); the
@@ -143,6 +157,9 @@ type Summary struct {
 	Counts map[Status]int `json:"counts"`
 	// Errors is the number of findings whose check could not run.
 	Errors int `json:"errors"`
+	// Suppressed is the number of findings a config file accepted; they
+	// are not in Counts, Worst or Errors.
+	Suppressed int `json:"suppressed,omitempty"`
 }
 
 // statuses lists every status in display order: worst domain status first,
@@ -190,6 +207,10 @@ func (r *Report) Finalize() {
 		s.Counts[st] = 0
 	}
 	for _, f := range r.Findings {
+		if f.Suppressed != nil {
+			s.Suppressed++
+			continue
+		}
 		if _, known := s.Counts[f.Status]; known {
 			// An unknown status is a bug in a check (Validate reports
 			// it); counting it would add a member the schema forbids.

@@ -280,3 +280,27 @@ func TestColorFor(t *testing.T) {
 	assert.False(t, ColorFor(f), "a regular file is not a terminal")
 	assert.False(t, ColorFor(nil))
 }
+
+// A suppressed finding keeps its status but raises neither the worst
+// status nor the exit code; every renderer says it is suppressed.
+func TestSuppressedFinding(t *testing.T) {
+	r := New("contoso.com", "health")
+	r.Add(Finding{ID: "tls.cert-expiry", Status: StatusFail, Subject: "legacy.contoso.com [192.0.2.25]", Message: "expired",
+		Suppressed: &Suppression{Reason: "legacy relay, retired in January", Expires: "2027-01-31", Source: "mfcheck.yaml:12"}})
+	r.Add(Finding{ID: "mx.present", Status: StatusPass, Subject: "contoso.com", Message: "one MX"})
+	r.Finalize()
+	assert.Equal(t, StatusPass, r.Summary.Worst)
+	assert.Equal(t, 1, r.Summary.Suppressed)
+	assert.Zero(t, r.Summary.Counts[StatusFail])
+	assert.Equal(t, ExitOK, ExitCode(StatusFail, r))
+	assert.Equal(t, ExitOK, ExitCode(StatusInfo, r))
+
+	const said = "suppressed until 2027-01-31 (mfcheck.yaml:12): legacy relay, retired in January"
+	for _, f := range []Format{FormatMarkdown, FormatJUnit} {
+		assert.Contains(t, string(render(t, f, Options{}, r)), said, f)
+	}
+	assert.Contains(t, string(render(t, FormatTable, Options{}, r)), "[suppressed until 2027-01-31 (mfcheck.yaml:12)", "the table wraps the rest")
+	assert.Contains(t, string(render(t, FormatJUnit, Options{}, r)), `skipped="1"`)
+	assert.Contains(t, string(render(t, FormatTable, Options{}, r)), "1 suppressed")
+	assert.NoError(t, compileSchema(t).Validate(decode(t, render(t, FormatJSON, Options{}, r))))
+}

@@ -171,7 +171,7 @@ func findingsTable(w io.Writer, c bool, fs []Finding) error {
 			paint(c, statusColor[f.Status], strings.ToUpper(sanitize(string(f.Status)))),
 			sanitize(f.ID),
 			wrap(sanitize(f.Subject), subjectWidth),
-			wrap(sanitize(f.Message), messageWidth),
+			wrap(sanitize(findingMessage(f)), messageWidth),
 		}
 		if err := t.Append(row); err != nil {
 			return err
