@@ -34,6 +34,7 @@ type sendFlags struct {
 	signSelector   string
 	quitAfter      string
 	insecure       bool
+	maildir        string
 }
 
 // addSendFlags registers the flags shared by send and check.
@@ -153,20 +154,29 @@ func (a *app) addCheckSendFlags(cmd *cobra.Command) {
 	f.BoolVar(&a.send.send, "send", false, "send test messages: inbound to --to through the MX hosts, the bypass test, and outbound with --outbound-server")
 	f.StringVar(&a.send.outboundServer, "outbound-server", "", "with --send: HOST[:PORT] to submit an outbound test message through (smart host or submission server)")
 	f.StringArrayVar(&a.send.outboundTo, "outbound-to", nil, "with --outbound-server: recipient outside the domain (repeatable)")
-	f.StringVar(&a.send.bypassHost, "bypass-host", "", "with --send: the mailbox platform's own endpoint to try direct delivery at (default: found from the MX, or Microsoft 365's naming convention)")
+	f.StringVar(&a.send.bypassHost, "bypass-host", "", "the mailbox platform's own endpoint for the bypass test (with --send, or in smoke mode; default: found from the MX, or Microsoft 365's naming convention)")
+	f.StringVar(&a.send.maildir, "maildir", "", "with --send: the Maildir the inbound test message lands in; mfcheck waits for it (up to 60 s) and traces it")
 }
 
 // checkSendConfig is check's part: nothing is sent without --send.
 func (a *app) checkSendConfig(domain string) (check.SendConfig, error) {
 	if !a.send.send {
+		if a.send.bypassHost != "" {
+			// Smoke mode runs the bypass test (RCPT only) without --send.
+			hp, err := parseHostPort(a.send.bypassHost, "--bypass-host")
+			return check.SendConfig{BypassHost: &hp}, err
+		}
 		for flag, set := range map[string]bool{"--to": len(a.send.to) > 0, "--outbound-server": a.send.outboundServer != "",
-			"--outbound-to": len(a.send.outboundTo) > 0, "--bypass-host": a.send.bypassHost != "", "--quit-after": a.send.quitAfter != "",
-			"--dkim-key": a.send.dkimKey != "", "--user": a.send.user != ""} {
+			"--outbound-to": len(a.send.outboundTo) > 0, "--quit-after": a.send.quitAfter != "",
+			"--dkim-key": a.send.dkimKey != "", "--user": a.send.user != "", "--maildir": a.send.maildir != ""} {
 			if set {
 				return check.SendConfig{}, fmt.Errorf("%s needs --send", flag)
 			}
 		}
 		return check.SendConfig{}, nil
+	}
+	if a.tls.noSMTP {
+		return check.SendConfig{}, errors.New("--send and --no-smtp contradict each other: a test message needs an SMTP connection")
 	}
 	if a.send.dkimKey != "" && len(a.tls.dkimSelectors) > 0 {
 		// The selector signed with is one to check, too.
@@ -199,6 +209,7 @@ func (a *app) checkSendConfig(domain string) (check.SendConfig, error) {
 		}
 		s.BypassHost = &hp
 	}
+	s.Maildir = a.send.maildir
 	return s, s.Validate(domain)
 }
 

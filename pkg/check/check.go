@@ -172,16 +172,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 	} else {
 		close(spfDone)
 	}
-	if cfg.Send.any() {
+	if cfg.Send.any() || modeProbes(cfg) {
 		// Test messages go to the MX hosts the analysis found, and the
-		// bypass test to the mailbox platform that MX and SPF name.
+		// bypass test to the mailbox platform that MX and SPF name; the
+		// mode adds its RCPT-only probes (modes.go).
 		wg.Go(func() {
 			<-mxDone
 			<-spfDone
 			mu.Lock()
 			mailbox := detectMailbox(cfg.Profiles, mxRes, spfSection)
 			mu.Unlock()
-			add(sendFindings(ctx, deps.DNS, cfg, mxRes, mailbox, now()))
+			add(modeFindings(ctx, deps.DNS, cfg, mxRes, mailbox, now()))
 		})
 	}
 	var mxProbe, smartProbe probeResult

@@ -3,6 +3,7 @@ package check_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,11 @@ import (
 
 func labRun(t *testing.T, smtp check.SMTPConfig) (*lab.World, *report.Report) {
 	t.Helper()
+	return labRunMode(t, mx.ModeSmoke, smtp, check.SendConfig{})
+}
+
+func labRunMode(t *testing.T, mode string, smtp check.SMTPConfig, send check.SendConfig) (*lab.World, *report.Report) {
+	t.Helper()
 	w, err := lab.Start()
 	require.NoError(t, err)
 	t.Cleanup(w.Close)
@@ -31,8 +37,8 @@ func labRun(t *testing.T, smtp check.SMTPConfig) (*lab.World, *report.Report) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rep := check.Run(ctx, check.Config{
-		Domain: lab.Domain, Mode: mx.ModeSmoke, Profile: p, Profiles: profile.Builtin(), NSPort: w.NSPort,
-		SMTP: smtp, Policy: check.PolicyConfig{HTTPSPort: w.HTTPSPort}, Roots: w.Roots,
+		Domain: lab.Domain, Mode: mode, Profile: p, Profiles: profile.Builtin(), NSPort: w.NSPort,
+		SMTP: smtp, Policy: check.PolicyConfig{HTTPSPort: w.HTTPSPort}, Roots: w.Roots, Send: send,
 	}, check.Deps{DNS: c})
 	return w, rep
 }
@@ -141,4 +147,36 @@ func TestRunTLSOneHost(t *testing.T) {
 	assert.Equal(t, "tls.resolve", rep.Findings[0].ID)
 	assert.Equal(t, report.StatusFail, rep.Findings[0].Status)
 	assert.NotContains(t, rep.Findings[0].Message, "smart host", "worded for the role")
+}
+
+// Readiness asks the gateway's inbound hosts whether they accept mail for
+// the domain (RCPT only: the lab stores no message); smoke runs the bypass
+// test without --send and says the inbound message was not sent.
+func TestModePlans(t *testing.T) {
+	w, rep := labRunMode(t, mx.ModeReadiness, check.SMTPConfig{}, check.SendConfig{})
+	fs := findingsOf(rep)
+	port := ":" + strconv.Itoa(w.SMTPPort)
+	for _, h := range []string{"eu-smtp-inbound-1.mimecast.com [127.0.55.31]", "eu-smtp-inbound-2.mimecast.com [127.0.55.32]"} {
+		f, ok := fs["send.gateway-accepts "+h+port]
+		if assert.True(t, ok, "%s probed: %v", h, rep.Findings) {
+			assert.Equal(t, report.StatusPass, f.Status, f.Message)
+			assert.Contains(t, f.Message, "accepts mail for "+lab.Domain)
+		}
+	}
+	assert.Empty(t, w.Messages(), "RCPT only: no message reached the lab")
+	for _, f := range rep.Findings {
+		assert.NotEqual(t, "bypass.direct-delivery", f.ID, "readiness does not test the lock-down")
+	}
+
+	w, rep = labRunMode(t, mx.ModeSmoke, check.SMTPConfig{}, check.SendConfig{})
+	fs = findingsOf(rep)
+	assert.Equal(t, report.StatusFail, fs["bypass.direct-delivery contoso-example.mail.protection.outlook.com [127.0.55.20]:"+strconv.Itoa(w.SMTPPort)].Status,
+		"smoke tests the lock-down even without --send: %v", rep.Findings)
+	assert.Equal(t, report.StatusInfo, fs["send.inbound "+lab.Domain].Status)
+	assert.Empty(t, w.Messages())
+
+	_, rep = labRunMode(t, mx.ModeHealth, check.SMTPConfig{}, check.SendConfig{})
+	for _, f := range rep.Findings {
+		assert.False(t, strings.HasPrefix(f.ID, "send.") || strings.HasPrefix(f.ID, "bypass."), "health sends nothing unasked: %s", f.ID)
+	}
 }
