@@ -60,6 +60,9 @@ type Config struct {
 	Policy PolicyConfig
 	// Send says which test messages to send (check --send).
 	Send SendConfig
+	// MXTTLThreshold is the MX TTL above which readiness warns (0 = the mx
+	// package's default); from the config file's thresholds.
+	MXTTLThreshold uint32
 	// Roots verify every certificate of the run (SMTP endpoints and the
 	// MTA-STS policy host): the system roots plus --ca-file; nil = the
 	// system roots.
@@ -136,7 +139,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		wg.Go(func() {
 			defer close(mxDone)
 			mxRes = mx.Analyze(ctx, deps.DNS, cfg.Domain, mx.Options{
-				Mode: cfg.Mode, Profile: cfg.Profile, Profiles: cfg.Profiles, NSPort: cfg.NSPort,
+				Mode: cfg.Mode, Profile: cfg.Profile, Profiles: cfg.Profiles, NSPort: cfg.NSPort, TTLThreshold: cfg.MXTTLThreshold,
 			})
 			if wants(cfg, AreaMX) {
 				add(mxRes.Findings)

@@ -38,6 +38,8 @@ type SMTPConfig struct {
 	Roots *x509.CertPool
 	// Timeouts per protocol phase; zero fields = smtpprobe's defaults.
 	Timeouts smtpprobe.Timeouts
+	// ExpiryWarn is when tls.cert-expiry starts warning (0 = 21 days).
+	ExpiryWarn time.Duration
 	// TLSAOwnPort looks TLSA records up at the probed port rather than 25
 	// (mfcheck tls HOST:PORT).
 	TLSAOwnPort bool
@@ -243,7 +245,7 @@ func probeEndpoints(ctx context.Context, r mx.Resolver, cfg SMTPConfig, targets 
 		}
 		return out
 	}
-	opts := smtpprobe.Options{HeloName: cfg.HeloName, Roots: cfg.Roots, Timeouts: cfg.Timeouts, Limiter: cfg.limiter}
+	opts := smtpprobe.Options{HeloName: cfg.HeloName, Roots: cfg.Roots, Timeouts: cfg.Timeouts, Limiter: cfg.limiter, ExpiryWarn: cfg.ExpiryWarn}
 
 	// One TLSA lookup per (host, port), whatever the number of addresses.
 	type tlsaKey struct {
