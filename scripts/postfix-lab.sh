@@ -20,11 +20,15 @@
 #                                       direct delivery refused: mail must come
 #                                       through the gateway"
 #   127.0.62.21 cloud-open.tls.test     valid chain; an open cloud endpoint
-#                                       that accepts @tls.test from anyone
-# Mail for any @tls.test recipient is delivered to the one Maildir
-# STATE/mail/tls.test/ (files in new/; virtual(8) allows no per-user paths
-# from a pattern); find a message by a token header in new/ and cur/. Every
-# other recipient is rejected and nothing is ever relayed or sent out (all
+#                                       that accepts the lab's domains from
+#                                       anyone
+# The lab's mail domains are tls.test and cutover.test (the domain of the
+# MX cutover test, test/e2e/cutover_test.go). Every listener takes the same
+# recipients: mail for any @tls.test or @cutover.test recipient is delivered
+# to the one Maildir STATE/mail/tls.test/ (files in new/; virtual(8) allows
+# no per-user paths from a pattern); find a message by a token header in
+# new/ and cur/. cloud-locked refuses both domains alike. Every other
+# recipient is rejected and nothing is ever relayed or sent out (all
 # outbound transports are error:).
 #
 # STATE gets CA.pem (the root only, for --ca-file / posttls-finger -F /
@@ -46,6 +50,8 @@ spool=$state/spool
 certs=$state/certs
 mail=$state/mail
 domain=tls.test
+# The domains mail is accepted for (all into $mail/$domain).
+mail_domains="$domain cutover.test"
 banner_tag=mfcheck-lab
 
 # name host address tls policy: tls "none" for the host without STARTTLS;
@@ -226,16 +232,16 @@ mynetworks = 127.0.0.0/8
 smtpd_banner = \$myhostname ESMTP $banner_tag Postfix
 biff = no
 
-# Accept mail only for @$domain, into Maildirs; never relay, never send out.
+# Accept mail only for @$(echo $mail_domains | sed 's/ / and @/g'), into one Maildir; never relay, never send out.
 mydestination =
 local_recipient_maps =
 alias_maps =
 alias_database =
 relay_domains =
 relayhost =
-virtual_mailbox_domains = $domain
+virtual_mailbox_domains = $(echo $mail_domains | sed 's/ /, /g')
 virtual_mailbox_base = $mail
-# One Maildir for every @$domain recipient (virtual(8) allows no regexp
+# One Maildir for every recipient of those domains (virtual(8) allows no regexp
 # substitution, so no per-user paths); messages are files under .../new/.
 virtual_mailbox_maps = static:$domain/
 virtual_uid_maps = static:$mail_uid
@@ -370,7 +376,7 @@ start)
   pf check
   pf start
   wait_ready
-  echo "Postfix lab: STARTTLS on 127.0.62.10-15:25 (tls.test), cloud-locked on 127.0.62.20:25" \
+  echo "Postfix lab: STARTTLS on 127.0.62.10-15:25 (tls.test; mail for @${mail_domains// /, @}), cloud-locked on 127.0.62.20:25" \
     "(refuses all but $gateway_addr), cloud-open on 127.0.62.21:25; CA in $state/CA.pem," \
     "Maildir $mail/$domain, log $state/postfix.log; up in $(( ($(date +%s%N) - started) / 1000000 )) ms"
   ;;
