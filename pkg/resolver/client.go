@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,27 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// UDPSize is the EDNS0 UDP payload size we advertise.
 	UDPSize uint16
+
+	// CacheSize bounds the number of answered questions the cache keeps;
+	// the least recently used answer goes first. 0 keeps every answer for
+	// the Client's lifetime, which is right for one domain's run and wrong
+	// for a bulk run of thousands. Questions in flight are never evicted
+	// (they are bounded by the callers waiting on them), so in-flight
+	// dedupe is the same with or without a bound, and evicting an answer
+	// never disturbs a caller already holding it: a later caller just asks
+	// the question again.
+	CacheSize int
+	// NoLog keeps no query log on the Client (Log returns nil) while Stats
+	// and Counts keep counting. Bulk runs set it: the log otherwise grows
+	// by one entry per exchange for as long as the Client lives. Views
+	// (see View) keep their own logs either way.
+	NoLog bool
+	// Rate limits the exchanges sent by the Client and all its Views,
+	// together, to this many per second (0 = unlimited). A token bucket
+	// with a burst of a twentieth of a second's worth (at least one); a
+	// caller waits for its turn while its context allows, and a turn that
+	// would come after the context's deadline fails at once as a timeout.
+	Rate float64
 }
 
 // Client is a caching, deduplicating DNS client. One Client serves a whole run:
@@ -47,10 +69,39 @@ type Client struct {
 	servers        []string
 	attemptTimeout time.Duration
 	udpSize        uint16
+	cacheSize      int
+	noLog          bool
+	limiter        *limiter // nil = unlimited
 
 	mu    sync.Mutex
 	cache map[cacheKey]*flight
+	lru   list.List // answered flights, most recently used first (only when cacheSize > 0)
 	log   []LogEntry
+	count Counts
+}
+
+// Counts are the Client's running totals, over the Client and all its
+// Views. They are kept whether or not the query log is.
+type Counts struct {
+	// Queries is the number of exchanges sent (a TCP retry after
+	// truncation and a retry on the next server count separately).
+	Queries int
+	// Questions is the number of questions that went on the wire: cache
+	// misses that sent at least one exchange. A question asked again after
+	// its answer was evicted, or after a failure spoilt by a cancelled
+	// context, counts again.
+	Questions int
+	// Failed is the number of exchanges that failed (no reply, SERVFAIL,
+	// REFUSED).
+	Failed int
+	// Hits is the number of questions answered from the cache or by
+	// waiting on the same question already in flight.
+	Hits int
+	// Evictions is the number of answers dropped to honour CacheSize.
+	Evictions int
+	// Cached is the number of questions in the cache now, in flight or
+	// answered.
+	Cached int
 }
 
 type cacheKey struct {
@@ -61,9 +112,22 @@ type cacheKey struct {
 
 // flight is one question, in flight or answered. Waiters block on done.
 type flight struct {
+	key  cacheKey
 	done chan struct{}
 	ans  *Answer
 	err  error
+	// spoilt: the asker's own context ended the question, so the result
+	// says nothing about the name; waiters with a live context ask again.
+	spoilt bool
+	// elem is the flight's place in the LRU list once answered and kept.
+	elem *list.Element
+}
+
+// call is one question being sent: whose run it is charged to, and whether
+// any exchange went on the wire for it.
+type call struct {
+	view *View // nil: the Client's own caller
+	sent bool
 }
 
 // LogEntry is one exchange on the wire (a TCP retry after truncation and a
@@ -110,7 +174,12 @@ func New(cfg Config) (*Client, error) {
 		servers:        norm,
 		attemptTimeout: cfg.AttemptTimeout,
 		udpSize:        cfg.UDPSize,
+		cacheSize:      max(cfg.CacheSize, 0),
+		noLog:          cfg.NoLog,
 		cache:          make(map[cacheKey]*flight),
+	}
+	if cfg.Rate > 0 {
+		c.limiter = newLimiter(cfg.Rate, time.Now)
 	}
 	if c.attemptTimeout <= 0 {
 		c.attemptTimeout = DefaultAttemptTimeout
@@ -175,17 +244,25 @@ func (c *Client) Servers() []string { return append([]string(nil), c.servers...)
 // Lookup asks the configured servers for (name, qtype) with recursion desired
 // and follows CNAMEs. See the package documentation for the error contract.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	return c.lookup(ctx, nil, name, qtype)
+}
+
+func (c *Client) lookup(ctx context.Context, v *View, name string, qtype uint16) (*Answer, error) {
 	cn, err := CanonicalName(name)
 	if err != nil {
 		return nil, err
 	}
-	return c.resolve(ctx, cn, qtype, 0, nil)
+	return c.resolve(ctx, v, cn, qtype, 0, nil)
 }
 
 // QueryServer asks one server directly, without recursion (RD=0), and does
 // not follow CNAMEs: this is how one reads what a zone's own authoritative
 // servers publish (the propagation check). Answers are cached per server.
 func (c *Client) QueryServer(ctx context.Context, server, name string, qtype uint16) (*Answer, error) {
+	return c.queryServer(ctx, nil, server, name, qtype)
+}
+
+func (c *Client) queryServer(ctx context.Context, v *View, server, name string, qtype uint16) (*Answer, error) {
 	cn, err := CanonicalName(name)
 	if err != nil {
 		return nil, err
@@ -194,17 +271,17 @@ func (c *Client) QueryServer(ctx context.Context, server, name string, qtype uin
 	if err != nil {
 		return nil, err
 	}
-	return c.cached(ctx, cacheKey{server: addr, name: cn, qtype: qtype}, func() (*Answer, error) {
-		return c.exchangeOne(ctx, addr, cn, qtype, false)
+	return c.cached(ctx, v, cacheKey{server: addr, name: cn, qtype: qtype}, func(cl *call) (*Answer, error) {
+		return c.exchangeOne(ctx, cl, addr, cn, qtype, false)
 	})
 }
 
 // resolve answers one question through the cache, then chases a CNAME chain
 // whose end the server did not include (an authoritative-only server, or a
 // chain that leaves the server's zones).
-func (c *Client) resolve(ctx context.Context, name string, qtype uint16, depth int, seen []string) (*Answer, error) {
-	ans, err := c.cached(ctx, cacheKey{name: name, qtype: qtype}, func() (*Answer, error) {
-		return c.exchangeServers(ctx, name, qtype)
+func (c *Client) resolve(ctx context.Context, v *View, name string, qtype uint16, depth int, seen []string) (*Answer, error) {
+	ans, err := c.cached(ctx, v, cacheKey{name: name, qtype: qtype}, func(cl *call) (*Answer, error) {
+		return c.exchangeServers(ctx, cl, name, qtype)
 	})
 	if err != nil || qtype == dns.TypeCNAME || len(ans.CNAMEs) == 0 || !ans.needsChase {
 		return ans, err
@@ -220,7 +297,7 @@ func (c *Client) resolve(ctx context.Context, name string, qtype uint16, depth i
 	if depth+len(ans.CNAMEs) > maxCNAMEChain {
 		return ans, fmt.Errorf("%w: more than %d aliases from %s", ErrCNAME, maxCNAMEChain, name)
 	}
-	next, err := c.resolve(ctx, target, qtype, depth+len(ans.CNAMEs), seen)
+	next, err := c.resolve(ctx, v, target, qtype, depth+len(ans.CNAMEs), seen)
 	if next == nil {
 		return ans, err
 	}
@@ -236,44 +313,90 @@ func (c *Client) resolve(ctx context.Context, name string, qtype uint16, depth i
 }
 
 // cached runs fn once per key; concurrent callers wait for the first. A result
-// spoilt by the caller's own cancelled context is not kept, so a later caller
-// with a live context asks again.
-func (c *Client) cached(ctx context.Context, key cacheKey, fn func() (*Answer, error)) (*Answer, error) {
-	c.mu.Lock()
-	if f, ok := c.cache[key]; ok {
-		c.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.ans, f.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %s %s: %v", ErrTimeout, key.name, dns.TypeToString[key.qtype], ctx.Err())
-		}
-	}
-	f := &flight{done: make(chan struct{})}
-	c.cache[key] = f
-	c.mu.Unlock()
-
-	f.ans, f.err = fn()
-	if f.err != nil && ctx.Err() != nil {
+// spoilt by the asker's own cancelled context is not kept, and a waiter whose
+// context is still live asks again rather than inherit someone else's
+// timeout (in a bulk run, one domain's deadline must not become another's
+// error).
+func (c *Client) cached(ctx context.Context, v *View, key cacheKey, fn func(*call) (*Answer, error)) (*Answer, error) {
+	for {
 		c.mu.Lock()
-		delete(c.cache, key)
+		if f, ok := c.cache[key]; ok {
+			if f.elem != nil {
+				c.lru.MoveToFront(f.elem)
+			}
+			c.mu.Unlock()
+			select {
+			case <-f.done:
+				if f.spoilt && !ctxOver(ctx) {
+					continue
+				}
+				if !f.spoilt {
+					c.mu.Lock()
+					c.count.Hits++
+					c.mu.Unlock()
+				}
+				v.noteAnswer(key, false, !f.spoilt)
+				return f.ans, f.err
+			case <-ctx.Done():
+				v.noteAnswer(key, false, false)
+				return nil, fmt.Errorf("%w: %s %s: %v", ErrTimeout, key.name, dns.TypeToString[key.qtype], ctx.Err())
+			}
+		}
+		f := &flight{key: key, done: make(chan struct{})}
+		c.cache[key] = f
 		c.mu.Unlock()
+
+		cl := &call{view: v}
+		f.ans, f.err = fn(cl)
+		c.mu.Lock()
+		if cl.sent {
+			c.count.Questions++
+		}
+		if f.err != nil && ctxOver(ctx) {
+			f.spoilt = true
+			if c.cache[key] == f {
+				delete(c.cache, key)
+			}
+		} else if c.cacheSize > 0 {
+			f.elem = c.lru.PushFront(f)
+			for c.lru.Len() > c.cacheSize {
+				old := c.lru.Remove(c.lru.Back()).(*flight)
+				old.elem = nil
+				if c.cache[old.key] == old {
+					delete(c.cache, old.key)
+				}
+				c.count.Evictions++
+			}
+		}
+		c.mu.Unlock()
+		v.noteAnswer(key, cl.sent, false)
+		close(f.done)
+		return f.ans, f.err
 	}
-	close(f.done)
-	return f.ans, f.err
+}
+
+// ctxOver reports whether ctx has ended, counting a deadline that has passed
+// even before the context's own timer has fired: an exchange timed out by a
+// read deadline equal to the context's returns a hair before ctx.Err() is set.
+func ctxOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // exchangeServers tries each configured server in turn until one gives an
 // answer (NOERROR or NXDOMAIN). SERVFAIL, REFUSED, other rcodes and timeouts
 // move on to the next server; the last failure is returned.
-func (c *Client) exchangeServers(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+func (c *Client) exchangeServers(ctx context.Context, cl *call, name string, qtype uint16) (*Answer, error) {
 	var lastAns *Answer
 	var lastErr error
 	for _, server := range c.servers {
 		if ctx.Err() != nil {
 			break
 		}
-		ans, err := c.exchangeOne(ctx, server, name, qtype, true)
+		ans, err := c.exchangeOne(ctx, cl, server, name, qtype, true)
 		if err == nil {
 			return ans, nil
 		}
@@ -288,7 +411,7 @@ func (c *Client) exchangeServers(ctx context.Context, name string, qtype uint16)
 
 // exchangeOne sends one question to one server over UDP, retrying over TCP
 // when the reply is truncated (RFC 7766 §5: TCP is the fallback for TC=1).
-func (c *Client) exchangeOne(ctx context.Context, server, name string, qtype uint16, recurse bool) (*Answer, error) {
+func (c *Client) exchangeOne(ctx context.Context, cl *call, server, name string, qtype uint16, recurse bool) (*Answer, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = recurse
@@ -297,9 +420,9 @@ func (c *Client) exchangeOne(ctx context.Context, server, name string, qtype uin
 	m.AuthenticatedData = true
 	m.SetEdns0(c.udpSize, false)
 
-	resp, rtt, err := c.send(ctx, "udp", server, m)
+	resp, rtt, err := c.send(ctx, cl, "udp", server, m)
 	if err == nil && resp.Truncated {
-		resp, rtt, err = c.send(ctx, "tcp", server, m)
+		resp, rtt, err = c.send(ctx, cl, "tcp", server, m)
 	}
 	if err != nil {
 		out := OutcomeNetError
@@ -315,8 +438,15 @@ func (c *Client) exchangeOne(ctx context.Context, server, name string, qtype uin
 }
 
 // send performs one exchange and logs it. The per-attempt timeout is the
-// earlier of the attempt budget and the context deadline.
-func (c *Client) send(ctx context.Context, proto, server string, m *dns.Msg) (*dns.Msg, time.Duration, error) {
+// earlier of the attempt budget and the context deadline. With a rate limit
+// the exchange first waits for its turn; one that cannot have a turn before
+// the deadline is not sent (and not logged).
+func (c *Client) send(ctx context.Context, cl *call, proto, server string, m *dns.Msg) (*dns.Msg, time.Duration, error) {
+	if c.limiter != nil {
+		if err := c.limiter.wait(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	timeout := c.attemptTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < timeout {
@@ -351,9 +481,17 @@ func (c *Client) send(ctx context.Context, proto, server string, m *dns.Msg) (*d
 		}
 	}
 	entry.RTT = rtt
+	cl.sent = true
 	c.mu.Lock()
-	c.log = append(c.log, entry)
+	c.count.Queries++
+	if entry.failed() {
+		c.count.Failed++
+	}
+	if !c.noLog {
+		c.log = append(c.log, entry)
+	}
 	c.mu.Unlock()
+	cl.view.record(entry)
 	return resp, rtt, err
 }
 
@@ -440,7 +578,8 @@ func hasSOA(rrs []dns.RR) bool {
 	return false
 }
 
-// Log returns a copy of the query log, in the order the exchanges finished.
+// Log returns a copy of the query log, in the order the exchanges finished
+// (nil with Config.NoLog).
 func (c *Client) Log() []LogEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -448,10 +587,16 @@ func (c *Client) Log() []LogEntry {
 }
 
 // Stats counts the exchanges sent, the distinct questions they carried
-// (name, type and, for direct queries, server) and the exchanges that failed.
+// (name, type and, for direct queries, server) and the exchanges that failed,
+// over the Client and all its Views. With Config.NoLog there is no log to
+// find distinct questions in, and distinct is Counts().Questions: the same
+// number unless an evicted or spoilt answer was asked for again.
 func (c *Client) Stats() (queries, distinct, failed int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.noLog {
+		return c.count.Queries, c.count.Questions, c.count.Failed
+	}
 	seen := make(map[cacheKey]bool)
 	for _, e := range c.log {
 		k := cacheKey{name: e.Name, qtype: e.Type}
@@ -459,9 +604,24 @@ func (c *Client) Stats() (queries, distinct, failed int) {
 			k.server = e.Server
 		}
 		seen[k] = true
-		if e.Err != "" && e.Err != "truncated" || e.Rcode == "SERVFAIL" || e.Rcode == "REFUSED" {
+		if e.failed() {
 			failed++
 		}
 	}
 	return len(c.log), len(seen), failed
+}
+
+// Counts returns the Client's running totals.
+func (c *Client) Counts() Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.count
+	n.Cached = len(c.cache)
+	return n
+}
+
+// failed reports whether the exchange failed: no reply, or a reply that
+// refuses to answer. A truncated reply is not a failure (TCP follows).
+func (e LogEntry) failed() bool {
+	return e.Err != "" && e.Err != "truncated" || e.Rcode == "SERVFAIL" || e.Rcode == "REFUSED"
 }
