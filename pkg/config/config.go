@@ -14,11 +14,13 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,7 +192,12 @@ func Parse(data []byte, path string, profiles *profile.Registry) (*File, error) 
 	p := &parser{path: path, profiles: profiles}
 	f := p.file(data)
 	if len(p.errs) > 0 {
-		errs := p.errs
+		// In file order, the order a reader fixes them in (the walk
+		// checks keys in schema order, not as written).
+		errs := slices.Clone(p.errs)
+		slices.SortStableFunc(errs, func(a, b error) int {
+			return cmp.Compare(a.(*Error).Line, b.(*Error).Line)
+		})
 		if len(errs) > maxErrors {
 			errs = append(errs[:maxErrors:maxErrors], &Error{File: path, Msg: errTooMany.Error()})
 		}

@@ -25,7 +25,7 @@ func (p *parser) domain(n *yaml.Node, key string, defs Domain) (Domain, bool) {
 	m := p.mapping(n, key, domainKeys)
 
 	if v, ok := m["domain"]; !ok {
-		p.errf(n.Line, key+".domain", "missing; every entry names the domain to check (\"- domain: contoso.com\")")
+		p.missing(n.Line, key+".domain", "missing; every entry names the domain to check (\"- domain: contoso.com\")")
 	} else if s, ok := p.str(v, key+".domain"); ok {
 		name, err := resolver.ValidateHostname(s)
 		if err != nil {
@@ -110,7 +110,7 @@ func (p *parser) domain(n *yaml.Node, key string, defs Domain) (Domain, bool) {
 	if v, ok := m["dkim_selectors"]; ok {
 		items, _ := p.strList(v, key+".dkim_selectors")
 		for _, it := range items {
-			if _, err := resolver.ValidateHostname(it.s + "._domainkey.example"); err != nil || strings.Contains(it.s, "_domainkey") {
+			if !validSelector(it.s) {
 				p.errf(it.line, it.key, "%q is not a selector (a DNS label such as selector1, without ._domainkey)", it.s)
 				continue
 			}
@@ -222,7 +222,7 @@ func (p *parser) send(v *yaml.Node, key, domain string) *Send {
 	to, hasTo := m["to"]
 	switch {
 	case !hasTo:
-		p.errf(v.Line, key+".to", "missing; the test message needs a recipient in %s", orDomain(domain))
+		p.missing(v.Line, key+".to", "missing; the test message needs a recipient in %s", orDomain(domain))
 	case to.Kind == yaml.SequenceNode && len(to.Content) == 0:
 		p.errf(to.Line, key+".to", "the list is empty; the test message needs a recipient in %s", orDomain(domain))
 	case len(s.To) > 0 && domain != "" && !strings.HasSuffix(strings.ToLower(s.To[0]), "@"+domain):
@@ -232,9 +232,9 @@ func (p *parser) send(v *yaml.Node, key, domain string) *Send {
 	ot, hasOutTo := m["outbound_to"]
 	switch {
 	case hasServer && !hasOutTo:
-		p.errf(m["outbound_server"].Line, key+".outbound_to", "missing; outbound_server needs a recipient outside the domain")
+		p.missing(m["outbound_server"].Line, key+".outbound_to", "missing; outbound_server needs a recipient outside the domain")
 	case hasOutTo && !hasServer:
-		p.errf(ot.Line, key+".outbound_server", "missing; outbound_to needs the server to submit the message through (host[:port])")
+		p.missing(ot.Line, key+".outbound_server", "missing; outbound_to needs the server to submit the message through (host[:port])")
 	}
 	return s
 }
@@ -267,7 +267,7 @@ func (p *parser) suppressions(v *yaml.Node, key string) []Suppression {
 		s := Suppression{Line: n.Line}
 		m := p.mapping(n, k, suppressKeys)
 		if f, ok := m["id"]; !ok {
-			p.errf(n.Line, k+".id", "missing; name the finding ID to accept (docs/checks.md lists them), e.g. spf.ptr")
+			p.missing(n.Line, k+".id", "missing; name the finding ID to accept (docs/checks.md lists them), e.g. spf.ptr")
 		} else if str, ok := p.str(f, k+".id"); ok {
 			if !idPattern.MatchString(str) {
 				hint := ""
@@ -289,12 +289,12 @@ func (p *parser) suppressions(v *yaml.Node, key string) []Suppression {
 			}
 		}
 		if f, ok := m["reason"]; !ok {
-			p.errf(n.Line, k+".reason", "missing; say why the finding is accepted, for whoever reads the report")
+			p.missing(n.Line, k+".reason", "missing; say why the finding is accepted, for whoever reads the report")
 		} else if str, ok := p.str(f, k+".reason"); ok {
 			s.Reason = str
 		}
 		if f, ok := m["expires"]; !ok {
-			p.errf(n.Line, k+".expires", "missing; give the last day (YYYY-MM-DD) it applies, so it is looked at again")
+			p.missing(n.Line, k+".expires", "missing; give the last day (YYYY-MM-DD) it applies, so it is looked at again")
 		} else if str, ok := p.str(f, k+".expires"); ok {
 			t, err := time.Parse(time.DateOnly, str)
 			if err != nil {
@@ -393,4 +393,26 @@ func heloName(s string) (string, error) {
 		return strings.TrimSuffix(name, "."), nil
 	}
 	return "", fmt.Errorf("%q is not a domain name or an address literal such as [192.0.2.1]", s)
+}
+
+// validSelector accepts a DKIM selector: one or more DNS labels (RFC 6376
+// §3.1 allows dots) of letters, digits, hyphens and underscores, without the
+// "._domainkey" that mfcheck adds itself.
+func validSelector(s string) bool {
+	if strings.Contains(strings.ToLower(s), "_domainkey") {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	_, err := resolver.CanonicalName(s + "._domainkey.example.com")
+	return err == nil
 }

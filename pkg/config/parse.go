@@ -31,6 +31,18 @@ type parser struct {
 	path     string
 	profiles *profile.Registry
 	errs     []error
+	// misspelt holds the keys an unknown key was taken for ("did you mean
+	// domains?"), so their absence is not reported a second time.
+	misspelt map[string]bool
+}
+
+// missing reports a required key that is absent, unless a misspelling of it
+// was already reported.
+func (p *parser) missing(line int, key, format string, args ...any) {
+	if p.misspelt[key] {
+		return
+	}
+	p.errf(line, key, format, args...)
 }
 
 func (p *parser) errf(line int, key, format string, args ...any) {
@@ -61,7 +73,7 @@ func (p *parser) file(data []byte) *File {
 	m := p.mapping(root, "", rootKeys)
 
 	if v, ok := m["version"]; !ok {
-		p.errf(root.Line, "version", "missing; write \"version: %d\" at the top of the file", Version)
+		p.missing(root.Line, "version", "missing; write \"version: %d\" at the top of the file", Version)
 	} else if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" {
 		p.errf(v.Line, "version", "want the number %d, got %s", Version, describe(v))
 	} else if n, err := strconv.Atoi(v.Value); err != nil || n != Version {
@@ -77,7 +89,7 @@ func (p *parser) file(data []byte) *File {
 	list, ok := m["domains"]
 	switch {
 	case !ok:
-		p.errf(root.Line, "domains", "missing; list the domains to check (\"domains:\" then \"- domain: contoso.com\")")
+		p.missing(root.Line, "domains", "missing; list the domains to check (\"domains:\" then \"- domain: contoso.com\")")
 	case list.Kind != yaml.SequenceNode:
 		p.errf(list.Line, "domains", "want a list of domains (\"- domain: contoso.com\"), got %s", kindName(list))
 	case len(list.Content) == 0:
@@ -236,6 +248,12 @@ func (p *parser) mapping(m *yaml.Node, path string, allowed []string) map[string
 		}
 		full := join(path, k.Value)
 		if !slices.Contains(allowed, k.Value) {
+			if c := closest(k.Value, allowed); c != "" {
+				if p.misspelt == nil {
+					p.misspelt = map[string]bool{}
+				}
+				p.misspelt[join(path, c)] = true
+			}
 			p.errf(k.Line, full, "unknown key%s", didYouMean(k.Value, allowed))
 			continue
 		}
