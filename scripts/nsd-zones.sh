@@ -23,8 +23,8 @@ swap) zone=${2:?$usage}; file=${3:?$usage}; state=${4:-$repo/.tmp/nsd};;
 restore) zone=${2:?$usage}; state=${3:-$repo/.tmp/nsd};;
 *) state=${2:-$repo/.tmp/nsd};;
 esac
-mkdir -p "$state"
-state=$(cd "$state" && pwd)
+if [ "$cmd" = start ]; then mkdir -p "$state"; fi
+if [ -d "$state" ]; then state=$(cd "$state" && pwd); fi
 # The repo's zone files, and the copy NSD serves.
 src=$repo/testdata/zones
 zones=$state/zones

@@ -421,6 +421,12 @@ func TestCutoverReadinessSwapSmokeDiff(t *testing.T) {
 			assert.Equal(t, want, got)
 		}
 	}
+	var tlsChanges []string
+	for _, c := range dom.TLS {
+		tlsChanges = append(tlsChanges, strings.TrimSpace(c.Change+" "+c.Host+" "+c.Before+" "+c.After))
+	}
+	assert.ElementsMatch(t, []string{"new mx-good.tls.test verified", "removed cloud-open.tls.test verified"}, tlsChanges,
+		"the TLS endpoints: the new MX probed, the old one no more")
 	for _, c := range dom.Changes {
 		assert.False(t, c.Regression, "no regression: %+v", c)
 		assert.NotEqual(t, "worse", c.Change, "%+v", c)
