@@ -186,6 +186,8 @@ func TestParseErrors(t *testing.T) {
 			`mfcheck.yaml:7: domains[0].suppress[1]: spf.ptr is already suppressed at line 6; keep one entry`},
 		{"duplicate domain", "version: 1\ndomains:\n  - domain: contoso.com\n  - domain: fabrikam.example\n  - domain: Contoso.com.\n",
 			`mfcheck.yaml:5: domains[2].domain: contoso.com is already listed at line 3; merge the two entries`},
+		{"duplicate of an entry with errors", "version: 1\ndomains:\n  - domain: contoso.com\n    mode: x\n  - domain: contoso.com\n",
+			`mfcheck.yaml:4: domains[0].mode: "x" is not a mode`},
 		{"bad domain", "version: 1\ndomains:\n  - domain: contoso\n",
 			`mfcheck.yaml:3: domains[0].domain: "contoso" is not a domain name: "contoso" is not a fully qualified domain name`},
 		{"missing domain", "version: 1\ndomains:\n  - profile: mimecast-eu\n",
@@ -198,6 +200,18 @@ func TestParseErrors(t *testing.T) {
 			`mfcheck.yaml:5: domains[0].sender: want a single value, got a list`},
 		{"mapping wanted", doc("send: yes"),
 			`mfcheck.yaml:5: domains[0].send: want a mapping of to, from, outbound_server, outbound_to, bypass_host, maildir, got a single value`},
+		{"defaults not a mapping", "version: 1\ndefaults: [mimecast-eu]\ndomains: [{domain: contoso.com}]\n",
+			`mfcheck.yaml:2: defaults: want a mapping of profile, mode and thresholds, got a list`},
+		{"unknown defaults key", "version: 1\ndefaults: {sender: a@contoso.com}\ndomains: [{domain: contoso.com}]\n",
+			`mfcheck.yaml:2: defaults.sender: unknown key`},
+		{"thresholds not a mapping", doc("thresholds: 21"),
+			`mfcheck.yaml:5: domains[0].thresholds: want a mapping of cert_expiry_warn_days, mx_ttl_max_seconds, fail_on, got a single value`},
+		{"suppress not a list", doc("suppress: {id: spf.ptr}"),
+			`mfcheck.yaml:5: domains[0].suppress: want a list of suppressions ("- id: spf.ptr" with reason and expires), got a mapping`},
+		{"IP with zone", doc("sending_ips: [\"fe80::1%eth0\"]"),
+			`mfcheck.yaml:5: domains[0].sending_ips[0]: "fe80::1%eth0" is not an IP address`},
+		{"expiry with a time", doc("suppress:", "  - {id: spf.ptr, reason: r, expires: 2027-01-31T12:00:00Z}"),
+			`mfcheck.yaml:6: domains[0].suppress[0].expires: "2027-01-31T12:00:00Z" is not a date; want YYYY-MM-DD`},
 		{"domains not a list", "version: 1\ndomains: contoso.com\n",
 			`mfcheck.yaml:2: domains: want a list of domains ("- domain: contoso.com"), got a single value`},
 		{"domain entry not a mapping", "version: 1\ndomains:\n  - contoso.com\n",
@@ -266,6 +280,12 @@ func TestParseReportsEveryError(t *testing.T) {
 		`mfcheck.yaml:6: domains[0].sending_ips[0]: "1.2.3.4.5" is not an IP address`,
 		`mfcheck.yaml:7: domains[0].mode: "nightly" is not a mode; want readiness (before the MX cutover), smoke (right after it) or health (nightly)`,
 	}, strings.Split(err.Error(), "\n"))
+}
+
+func TestParseDuplicateOfBadEntry(t *testing.T) {
+	_, err := config.Parse([]byte("version: 1\ndomains:\n  - domain: contoso.com\n    mode: x\n  - domain: contoso.com\n"), "mfcheck.yaml", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "\nmfcheck.yaml:5: domains[1].domain: contoso.com is already listed at line 3; merge the two entries")
 }
 
 func TestParseTooManyErrors(t *testing.T) {

@@ -103,15 +103,19 @@ func (p *parser) file(data []byte) *File {
 				continue
 			}
 			d, ok := p.domain(item, key, defs)
-			if !ok {
+			if d.Name == "" {
 				continue
 			}
+			// Checked for entries with other errors too, so fixing
+			// those does not reveal a new one.
 			if first, dup := firstLine[d.Name]; dup {
 				p.errf(d.Line, key+".domain", "%s is already listed at line %d; merge the two entries", d.Name, first)
 				continue
 			}
 			firstLine[d.Name] = d.Line
-			f.Domains = append(f.Domains, d)
+			if ok {
+				f.Domains = append(f.Domains, d)
+			}
 		}
 	}
 	if len(p.errs) > 0 {
