@@ -252,6 +252,9 @@ func (p *parser) mapping(m *yaml.Node, path string, allowed []string) map[string
 		}
 		full := join(path, k.Value)
 		if !slices.Contains(allowed, k.Value) {
+			if len(p.errs) > maxErrors {
+				continue // not reported: spare the suggestion's cost
+			}
 			if c := closest(k.Value, allowed); c != "" {
 				if p.misspelt == nil {
 					p.misspelt = map[string]bool{}
