@@ -34,6 +34,7 @@ type app struct {
 	spf         spfFlags
 	tls         tlsFlags
 	send        sendFlags
+	configFile  string
 
 	exitCode int
 }
@@ -170,12 +171,26 @@ func (a *app) checkCommand() *cobra.Command {
   mfcheck check contoso.com --profile mimecast-eu --mode smoke --output json
   mfcheck check contoso.com --profile mimecast-eu --smart-host relay.contoso.com:587 --dkim-selector s1
   mfcheck check contoso.com --no-smtp
+  mfcheck check -c mfcheck.yaml --output junit
   mfcheck check contoso.com --profile mimecast-eu --mode smoke --send --to postmaster@contoso.com --from probe@fabrikam.example`,
-		Args: exactArgs(1, "a domain"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if a.configFile != "" && len(args) <= 1 {
+				return nil // every domain of the file, or the one named
+			}
+			return exactArgs(1, "a domain (or -c FILE)")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.configFile != "" {
+				domain := ""
+				if len(args) == 1 {
+					domain = args[0]
+				}
+				return a.runConfig(cmd, a.configFile, domain)
+			}
 			return a.runCheck(cmd, args[0], nil, nil, false, nil)
 		},
 	}
+	cmd.Flags().StringVarP(&a.configFile, "config", "c", "", "mfcheck.yaml with the domains to check and their expectations (see 'mfcheck init'); flags given here win over the file")
 	a.addSPFFlags(cmd, false)
 	a.addSMTPFlags(cmd)
 	a.addCheckSendFlags(cmd)

@@ -80,7 +80,9 @@ func (a *app) smtpConfig() (check.SMTPConfig, check.PolicyConfig, error) {
 	}
 	for _, s := range a.tls.dkimSelectors {
 		sel := strings.TrimSpace(s)
-		if _, err := resolver.ValidateHostname(sel + "._domainkey.example"); err != nil || strings.Contains(sel, "._domainkey") {
+		// RFC 6376 §3.1: a selector is one or more DNS labels; check them as
+		// the left part of a name (the "_domainkey" label is ours to add).
+		if _, err := resolver.ValidateHostname(sel + ".example"); err != nil || strings.Contains(sel, "_domainkey") {
 			return c, p, fmt.Errorf("--dkim-selector %q is not a selector (a DNS label such as selector1)", s)
 		}
 		p.Selectors = append(p.Selectors, sel)

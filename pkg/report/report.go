@@ -231,7 +231,7 @@ func (r *Report) Finalize() {
 // allow list, then the live tests. Areas not listed follow alphabetically.
 var areaOrder = []string{
 	"mx", "spf", "dmarc", "mtasts", "tlsrpt", "dkim",
-	"tls", "allowlist", "send", "bypass", "trace",
+	"tls", "allowlist", "send", "bypass", "trace", "config",
 }
 
 // areaRank gives known areas their position in areaOrder and every other
