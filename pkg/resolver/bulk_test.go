@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -217,4 +218,60 @@ func TestRateLimitAcrossViews(t *testing.T) {
 	assert.True(t, errors.Is(err, resolver.ErrTimeout), "%v", err)
 	q, _, _ := slow.Stats()
 	assert.Equal(t, 1, q)
+}
+
+// A lost UDP packet costs one attempt, not the answer, with Attempts > 1.
+func TestAttemptsRetryALostUDPQuery(t *testing.T) {
+	var mu sync.Mutex
+	seen := 0
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
+		mu.Lock()
+		seen++
+		first := seen == 1
+		mu.Unlock()
+		if first {
+			return // lost
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		rr, _ := dns.NewRR(r.Question[0].Name + " 60 IN A 127.0.9.4")
+		m.Answer = append(m.Answer, rr)
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &dns.Server{PacketConn: pc, Handler: mux}
+	go func() { _ = s.ActivateAndServe() }()
+	t.Cleanup(func() { _ = s.Shutdown() })
+
+	c, err := resolver.New(resolver.Config{Servers: []string{pc.LocalAddr().String()}, AttemptTimeout: 100 * time.Millisecond, Attempts: 2})
+	require.NoError(t, err)
+	ans, err := c.Lookup(ctx(t), "lossy.test", dns.TypeA)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.9.4"}, addrs(ans))
+	q, distinct, failed := c.Stats()
+	assert.Equal(t, []int{2, 1, 1}, []int{q, distinct, failed}, "two exchanges for one question, the first failed")
+}
+
+func TestForgetFailures(t *testing.T) {
+	for _, forget := range []bool{false, true} {
+		t.Run(fmt.Sprint("forget=", forget), func(t *testing.T) {
+			srv := dnstest.MustStart(t, bigZoneA(t))
+			srv.SetFault("a.test", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+			c, err := resolver.New(resolver.Config{Servers: []string{srv.Addr()}, ForgetFailures: forget})
+			require.NoError(t, err)
+			_, err = c.Lookup(ctx(t), "a.test", dns.TypeMX)
+			require.ErrorIs(t, err, resolver.ErrServFail)
+			srv.ClearFaults()
+			_, err = c.Lookup(ctx(t), "a.test", dns.TypeMX)
+			if forget {
+				assert.NoError(t, err, "the failure was not kept: asked again")
+				assert.Equal(t, 2, srv.Count("a.test", dns.TypeMX))
+			} else {
+				assert.ErrorIs(t, err, resolver.ErrServFail, "today's behaviour: one run asks a failing question once")
+				assert.Equal(t, 1, srv.Count("a.test", dns.TypeMX))
+			}
+		})
+	}
 }

@@ -60,6 +60,19 @@ type Config struct {
 	// caller waits for its turn while its context allows, and a turn that
 	// would come after the context's deadline fails at once as a timeout.
 	Rate float64
+	// Attempts is how many times one server is asked over UDP when no
+	// reply comes within AttemptTimeout (0 or 1 = once, today's
+	// behaviour). UDP has no delivery guarantee, and a burst of thousands
+	// of queries loses some even on loopback; stub resolvers retry for that
+	// reason (resolv.conf "attempts", default 2).
+	Attempts int
+	// ForgetFailures shares a failed answer (SERVFAIL, REFUSED, timeout,
+	// network error) only with the callers already waiting on it, then
+	// drops it, so the next caller asks again. The default keeps it like
+	// any answer, so one run asks a failing question once; in a bulk run
+	// that would turn one lost packet for a shared name (the gateway's
+	// include, a shared MX host) into an error for every later domain.
+	ForgetFailures bool
 }
 
 // Client is a caching, deduplicating DNS client. One Client serves a whole run:
@@ -71,6 +84,8 @@ type Client struct {
 	udpSize        uint16
 	cacheSize      int
 	noLog          bool
+	attempts       int
+	forgetFailures bool
 	limiter        *limiter // nil = unlimited
 
 	mu    sync.Mutex
@@ -176,6 +191,8 @@ func New(cfg Config) (*Client, error) {
 		udpSize:        cfg.UDPSize,
 		cacheSize:      max(cfg.CacheSize, 0),
 		noLog:          cfg.NoLog,
+		attempts:       max(cfg.Attempts, 1),
+		forgetFailures: cfg.ForgetFailures,
 		cache:          make(map[cacheKey]*flight),
 	}
 	if cfg.Rate > 0 {
@@ -357,6 +374,10 @@ func (c *Client) cached(ctx context.Context, v *View, key cacheKey, fn func(*cal
 			if c.cache[key] == f {
 				delete(c.cache, key)
 			}
+		} else if f.err != nil && c.forgetFailures {
+			if c.cache[key] == f {
+				delete(c.cache, key)
+			}
 		} else if c.cacheSize > 0 {
 			f.elem = c.lru.PushFront(f)
 			for c.lru.Len() > c.cacheSize {
@@ -373,6 +394,12 @@ func (c *Client) cached(ctx context.Context, v *View, key cacheKey, fn func(*cal
 		close(f.done)
 		return f.ans, f.err
 	}
+}
+
+// isTimeout reports whether an exchange failed for want of a reply in time.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || (errors.As(err, &ne) && ne.Timeout()))
 }
 
 // ctxOver reports whether ctx has ended, counting a deadline that has passed
@@ -421,14 +448,16 @@ func (c *Client) exchangeOne(ctx context.Context, cl *call, server, name string,
 	m.SetEdns0(c.udpSize, false)
 
 	resp, rtt, err := c.send(ctx, cl, "udp", server, m)
+	for try := 1; try < c.attempts && isTimeout(err) && !ctxOver(ctx); try++ {
+		resp, rtt, err = c.send(ctx, cl, "udp", server, m)
+	}
 	if err == nil && resp.Truncated {
 		resp, rtt, err = c.send(ctx, cl, "tcp", server, m)
 	}
 	if err != nil {
 		out := OutcomeNetError
 		class := ErrNetwork
-		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || (errors.As(err, &ne) && ne.Timeout()) {
+		if isTimeout(err) {
 			out, class = OutcomeTimeout, ErrTimeout
 		}
 		return &Answer{Name: name, Type: qtype, Outcome: out, Server: server, RTT: rtt},
