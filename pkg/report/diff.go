@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // DiffSchema is the value of the "schema" member of `mfcheck diff --output
@@ -214,17 +216,6 @@ func (d *ReportDiff) Worse(g Gate) bool {
 		}
 	}
 	return false
-}
-
-// Regressions counts the changes that are regressions under g.
-func (d *ReportDiff) Regressions(g Gate) int {
-	n := 0
-	for _, c := range d.Changes {
-		if g.Regression(c) {
-			n++
-		}
-	}
-	return n
 }
 
 // Diff compares two reports of the same domain (the caller pairs them; see
@@ -758,6 +749,7 @@ func ReadReports(r io.Reader) ([]*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	data = fromBOM(data)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []*Report
 	for {
@@ -828,6 +820,27 @@ func decodeReport(raw json.RawMessage) (*Report, error) {
 		}
 	}
 	return &rep, nil
+}
+
+// fromBOM drops a UTF-8 byte-order mark and decodes UTF-16 text that starts
+// with one: Windows PowerShell 5's ">" writes redirected output as UTF-16LE,
+// and a report saved that way should still be read.
+func fromBOM(data []byte) []byte {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		return data[3:]
+	case len(data) >= 2 && (data[0] == 0xFF && data[1] == 0xFE || data[0] == 0xFE && data[1] == 0xFF):
+		order := binary.ByteOrder(binary.LittleEndian)
+		if data[0] == 0xFE {
+			order = binary.BigEndian
+		}
+		u := make([]uint16, 0, len(data)/2)
+		for i := 2; i+1 < len(data); i += 2 {
+			u = append(u, order.Uint16(data[i:]))
+		}
+		return []byte(string(utf16.Decode(u)))
+	}
+	return data
 }
 
 // lineAt is the 1-based line of byte offset off in data.

@@ -235,7 +235,7 @@ func renderDiffTable(w io.Writer, opt DiffOptions, s *DiffSet) error {
 	ew := &errWriter{w: w}
 	c := opt.Color
 	ew.printf("mfcheck diff: %s → %s\n", sanitize(sourceName(s.Before, "BEFORE")), sanitize(sourceName(s.After, "AFTER")))
-	ew.printf("(%s)\n", gateText(s))
+	ew.printf("%s\n", wrap("("+gateText(s)+")", 100))
 	if len(s.Domains) == 0 {
 		ew.printf("\nNo domain is in both.\n")
 	}

@@ -382,6 +382,18 @@ func TestReadReports(t *testing.T) {
 	require.Len(t, rs, 3)
 	assert.Equal(t, "b.example", rs[2].Domain)
 
+	// A byte-order mark (UTF-8, or UTF-16 from Windows PowerShell's ">").
+	utf16le := []byte{0xFF, 0xFE}
+	for _, r := range string(lines) {
+		utf16le = append(utf16le, byte(r), byte(r>>8)) // the fixtures are ASCII
+	}
+	for name, in := range map[string][]byte{"utf-8": append([]byte{0xEF, 0xBB, 0xBF}, lines...), "utf-16le": utf16le} {
+		rs, err := ReadReports(bytes.NewReader(in))
+		if assert.NoError(t, err, name) {
+			assert.Len(t, rs, 3, name)
+		}
+	}
+
 	// Concatenated indented documents are read too.
 	rs, err = ReadReports(bytes.NewReader(append(append([]byte{}, one...), one...)))
 	require.NoError(t, err)
