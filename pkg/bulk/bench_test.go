@@ -172,6 +172,7 @@ func (h *heapSampler) PeakLive() uint64 { return h.peakLive.Load() }
 //   - peak-live-MB: the peak live heap during the run above the live heap
 //     once the zone was loaded (the server's zone grows with N; the client
 //     must not), and zone-heap-MB that base;
+//
 //   - peak-heap-MB: the peak of all heap objects, garbage included (GC
 //     pacing lets it reach about twice the live heap, zone included);
 //
