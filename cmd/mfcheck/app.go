@@ -67,7 +67,7 @@ Exit codes: 0 nothing at or above --fail-on; 1 a finding at or above it;
 	_ = pf.MarkHidden("ns-port")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 
-	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.tlsCommand(), a.sendCommand(), a.traceCommand(), a.diffCommand(), a.profilesCommand(), a.initCommand(), a.versionCommand(), a.demoCommand())
+	root.AddCommand(a.checkCommand(), a.mxCommand(), a.spfCommand(), a.tlsCommand(), a.sendCommand(), a.traceCommand(), a.diffCommand(), a.profilesCommand(), a.initCommand(), a.versionCommand(), a.demoCommand(), a.bulkCommand())
 	return root
 }
 
