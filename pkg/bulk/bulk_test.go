@@ -241,16 +241,21 @@ func TestSharedCacheAndPerDomainStats(t *testing.T) {
 	c := w.client(t, resolver.Config{CacheSize: 5000, NoLog: true})
 	reps, sum := runJSON(t, w, c, b.String(), bulk.Options{Concurrency: 32})
 	require.Len(t, reps, n)
-	assert.Equal(t, 1, w.srv.Count(gatewaySPF, 16), "the gateway's include is asked once for the whole run")
-	assert.Equal(t, 1, w.srv.Count(gateway2, 16))
-	assert.Equal(t, 1, w.srv.Count("mx1.bulk.test", 1))
-	for _, r := range reps {
-		require.NotNil(t, r.DNS)
-		assert.LessOrEqual(t, r.DNS.Queries, r.DNS.Distinct, "%s: a domain sends at most what it asks", r.Domain)
+	counts := c.Counts()
+	// A lost UDP packet (rare, even on loopback) adds a retry; the exact
+	// counts hold when no exchange failed, the question counts always.
+	if counts.Failed == 0 {
+		assert.Equal(t, 1, w.srv.Count(gatewaySPF, 16), "the gateway's include is asked once for the whole run")
+		assert.Equal(t, 1, w.srv.Count(gateway2, 16))
+		assert.Equal(t, 1, w.srv.Count("mx1.bulk.test", 1))
+		assert.Equal(t, len(w.srv.Log()), sum.DNS.Queries, "the summary counts every query the server saw")
+		for _, r := range reps {
+			require.NotNil(t, r.DNS)
+			assert.LessOrEqual(t, r.DNS.Queries, r.DNS.Distinct, "%s: a domain sends at most what it asks", r.Domain)
+		}
 	}
-	assert.Equal(t, len(w.srv.Log()), sum.DNS.Queries, "the summary counts every query the server saw")
 	assert.Greater(t, sum.DNS.Shared, 0)
-	assert.Equal(t, sum.DNS.Asked-sum.DNS.Shared, sum.DNS.Queries, "every question was sent once or shared")
+	assert.Equal(t, sum.DNS.Asked-sum.DNS.Shared, counts.Questions, "every question was sent by one domain or shared")
 }
 
 // A failing writer stops the run and says so; nothing is emitted after it.
