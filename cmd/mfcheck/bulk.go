@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +54,8 @@ hosts is a different job from reading DNS, slow, and the kind of traffic that ge
 address blocklisted. The tls area lists the endpoints as not probed. Use 'mfcheck check' or
 'mfcheck tls' for the domains that need it.
 
---timeout bounds the whole run only when given; by default only --per-domain-timeout applies.
+--timeout bounds the whole run only when given (the domains not reached are not checked,
+and the exit code is then at least 3); by default only --per-domain-timeout applies.
 Exit codes as for check, over all domains: 1 if any finding is at or above --fail-on,
 else 3 if any check could not run (including invalid lines and timeouts), else 0.`,
 		Example: `  mfcheck bulk domains.txt > reports.jsonl
@@ -193,6 +195,16 @@ func (a *app) runBulk(cmd *cobra.Command, input string, bf bulkFlags) error {
 	}
 	if err := writeBulkSummary(summaryTo, sum, shard, opts.failOn); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing the summary: %w", err)
+	}
+	if runErr != nil && cmd.Flags().Changed("timeout") && errors.Is(runErr, context.DeadlineExceeded) {
+		// The run-wide --timeout is a limit the user set, not a usage
+		// error: what was checked stands, the rest could not be checked.
+		fmt.Fprintf(a.stderr, "mfcheck bulk: --timeout %v reached after %d domains; the rest of the list was not checked\n", a.timeout, sum.Domains)
+		a.exitCode = report.ExitIncomplete
+		if sum.ExitCode == report.ExitFindings {
+			a.exitCode = report.ExitFindings
+		}
+		return nil
 	}
 	if runErr != nil {
 		return runErr

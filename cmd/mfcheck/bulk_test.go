@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,4 +150,21 @@ func TestBulkCommandGoRun(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"good.bt.test": 5, "weak.bt.test": 5, "missing.bt.test": 5, "bad_name..test": 5}, counts)
 	assert.Contains(t, errOut.String(), "mfcheck bulk: 20 domains")
+}
+
+// A run-wide --timeout stops the run: what was checked is written, the exit
+// code says the rest could not be checked (3), not a usage error (2).
+func TestBulkRunWideTimeout(t *testing.T) {
+	srv := dnstest.MustStart(t, dnstest.MustParseZone(t, "slow.test.", "$TTL 300\n@ IN SOA ns host 1 2 3 4 5\n@ IN NS ns\nns IN A 127.0.0.1\n"))
+	srv.SetDelay(time.Second)
+	var b strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&b, "d%d.slow.test\n", i)
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	out, errOut, code := runBulkInProcess(t, b.String(), "bulk", "-", "--resolver", srv.Addr(), "--ns-port", port,
+		"--resolv-conf", deadResolvConf(t), "--concurrency", "2", "--timeout", "300ms")
+	assert.Equal(t, report.ExitIncomplete, code, errOut)
+	assert.Contains(t, errOut, "--timeout 300ms reached")
+	assert.Less(t, len(decodeLines(t, out)), 50)
 }
