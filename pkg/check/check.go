@@ -230,7 +230,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		rep.Add(smartProbe.findings...)
 		rep.TLS = append(mxProbe.endpoints, smartProbe.endpoints...)
 		if cfg.SMTP.Skip {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("--no-smtp: no SMTP connection was made; the %s listed were not probed, so STARTTLS, certificates and DANE were not checked.", plural(len(rep.TLS), "endpoint", "endpoints")))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("No SMTP connection was made (--no-smtp, or bulk without --smtp): the %s listed were not probed, so STARTTLS, certificates and DANE were not checked.", plural(len(rep.TLS), "endpoint", "endpoints")))
 		}
 	}
 
