@@ -109,7 +109,7 @@ func TestRunNoSMTP(t *testing.T) {
 	for _, f := range rep.Findings {
 		assert.NotContains(t, []string{"tls.banner", "tls.starttls-offered", "tls.dane", "tls.cert-chain"}, f.ID)
 	}
-	assert.Contains(t, rep.Notes[len(rep.Notes)-1], "--no-smtp: no SMTP connection was made; the 8 endpoints")
+	assert.Contains(t, rep.Notes[len(rep.Notes)-1], "No SMTP connection was made (--no-smtp, or bulk without --smtp): the 8 endpoints")
 }
 
 // A smart host the user names is probed beside the profile's, and one
