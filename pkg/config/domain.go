@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mfcheck/mfcheck/internal/yamlnode"
 	"github.com/mfcheck/mfcheck/pkg/resolver"
 )
 
@@ -162,7 +163,7 @@ func (p *parser) relative(s string) string {
 func (p *parser) send(v *yaml.Node, key, domain string) *Send {
 	s := &Send{}
 	if v.Kind != yaml.MappingNode {
-		p.errf(v.Line, key, "want a mapping of %s, got %s", strings.Join(sendKeys, ", "), kindName(v))
+		p.errf(v.Line, key, "want a mapping of %s, got %s", strings.Join(sendKeys, ", "), yamlnode.KindName(v))
 		return s
 	}
 	m := p.mapping(v, key, sendKeys)
@@ -252,7 +253,7 @@ var idPattern = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)+$`)
 
 func (p *parser) suppressions(v *yaml.Node, key string) []Suppression {
 	if v.Kind != yaml.SequenceNode {
-		p.errf(v.Line, key, "want a list of suppressions (\"- id: spf.ptr\" with reason and expires), got %s", kindName(v))
+		p.errf(v.Line, key, "want a list of suppressions (\"- id: spf.ptr\" with reason and expires), got %s", yamlnode.KindName(v))
 		return nil
 	}
 	var out []Suppression
@@ -260,7 +261,7 @@ func (p *parser) suppressions(v *yaml.Node, key string) []Suppression {
 	for i, n := range v.Content {
 		k := fmt.Sprintf("%s[%d]", key, i)
 		if n.Kind != yaml.MappingNode {
-			p.errf(n.Line, k, "want a mapping of id, subject, reason and expires, got %s", kindName(n))
+			p.errf(n.Line, k, "want a mapping of id, subject, reason and expires, got %s", yamlnode.KindName(n))
 			continue
 		}
 		before := len(p.errs)

@@ -12,6 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mfcheck/mfcheck/internal/suggest"
+	"github.com/mfcheck/mfcheck/internal/yamlnode"
 	"github.com/mfcheck/mfcheck/pkg/profile"
 )
 
@@ -59,7 +61,7 @@ func (p *parser) file(data []byte) *File {
 		p.yamlError(err)
 		return nil
 	}
-	if root == nil || isNull(root) {
+	if root == nil || yamlnode.IsNull(root) {
 		p.errf(0, "", "the file is empty; it needs \"version: 1\" and a domains list (mfcheck init DOMAIN writes one)")
 		return nil
 	}
@@ -67,7 +69,7 @@ func (p *parser) file(data []byte) *File {
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		p.errf(root.Line, "", "want a mapping with version, defaults and domains, got %s", kindName(root))
+		p.errf(root.Line, "", "want a mapping with version, defaults and domains, got %s", yamlnode.KindName(root))
 		return nil
 	}
 	m := p.mapping(root, "", rootKeys)
@@ -91,7 +93,7 @@ func (p *parser) file(data []byte) *File {
 	case !ok:
 		p.missing(root.Line, "domains", "missing; list the domains to check (\"domains:\" then \"- domain: contoso.com\")")
 	case list.Kind != yaml.SequenceNode:
-		p.errf(list.Line, "domains", "want a list of domains (\"- domain: contoso.com\"), got %s", kindName(list))
+		p.errf(list.Line, "domains", "want a list of domains (\"- domain: contoso.com\"), got %s", yamlnode.KindName(list))
 	case len(list.Content) == 0:
 		p.errf(list.Line, "domains", "the list is empty; add at least one \"- domain: NAME\"")
 	default:
@@ -99,7 +101,7 @@ func (p *parser) file(data []byte) *File {
 		for i, item := range list.Content {
 			key := fmt.Sprintf("domains[%d]", i)
 			if item.Kind != yaml.MappingNode {
-				p.errf(item.Line, key, "want a mapping (\"- domain: contoso.com\" and its keys), got %s", kindName(item))
+				p.errf(item.Line, key, "want a mapping (\"- domain: contoso.com\" and its keys), got %s", yamlnode.KindName(item))
 				continue
 			}
 			d, ok := p.domain(item, key, defs)
@@ -211,31 +213,12 @@ func (p *parser) checkTree(root *yaml.Node) bool {
 	return true
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "nothing (null)"
-		}
-		return "a single value"
-	}
-	return "something else"
-}
-
 // describe names a node for a "want X, got Y" message: a scalar by its text.
 func describe(n *yaml.Node) string {
-	if n.Kind == yaml.ScalarNode && !isNull(n) {
+	if n.Kind == yaml.ScalarNode && !yamlnode.IsNull(n) {
 		return strconv.Quote(n.Value)
 	}
-	return kindName(n)
+	return yamlnode.KindName(n)
 }
 
 // mapping checks the keys of m against allowed and returns the values by key.
@@ -247,7 +230,7 @@ func (p *parser) mapping(m *yaml.Node, path string, allowed []string) map[string
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			p.errf(k.Line, path, "keys must be plain names, got %s", kindName(k))
+			p.errf(k.Line, path, "keys must be plain names, got %s", yamlnode.KindName(k))
 			continue
 		}
 		full := join(path, k.Value)
@@ -269,7 +252,7 @@ func (p *parser) mapping(m *yaml.Node, path string, allowed []string) map[string
 			continue
 		}
 		keyLine[k.Value] = k.Line
-		if isNull(v) {
+		if yamlnode.IsNull(v) {
 			continue
 		}
 		out[k.Value] = v
@@ -287,7 +270,7 @@ func join(path, key string) string {
 // str returns a single, non-empty value, trimmed.
 func (p *parser) str(v *yaml.Node, key string) (string, bool) {
 	if v.Kind != yaml.ScalarNode {
-		p.errf(v.Line, key, "want a single value, got %s", kindName(v))
+		p.errf(v.Line, key, "want a single value, got %s", yamlnode.KindName(v))
 		return "", false
 	}
 	s := strings.TrimSpace(v.Value)
@@ -317,8 +300,8 @@ func (p *parser) strList(v *yaml.Node, key string) ([]item, bool) {
 	seen := map[string]int{}
 	for i, n := range v.Content {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		if n.Kind != yaml.ScalarNode || isNull(n) {
-			p.errf(n.Line, k, "want a string, got %s", kindName(n))
+		if n.Kind != yaml.ScalarNode || yamlnode.IsNull(n) {
+			p.errf(n.Line, k, "want a string, got %s", yamlnode.KindName(n))
 			ok = false
 			continue
 		}
@@ -358,7 +341,7 @@ func (p *parser) integer(v *yaml.Node, key string, lo, hi int, unit string) (int
 func (p *parser) defaults(v *yaml.Node) Domain {
 	var d Domain
 	if v.Kind != yaml.MappingNode {
-		p.errf(v.Line, "defaults", "want a mapping of profile, mode and thresholds, got %s", kindName(v))
+		p.errf(v.Line, "defaults", "want a mapping of profile, mode and thresholds, got %s", yamlnode.KindName(v))
 		return d
 	}
 	m := p.mapping(v, "defaults", defaultsKeys)
@@ -409,7 +392,7 @@ const maxTTL = 1<<31 - 1
 func (p *parser) thresholds(v *yaml.Node, key string) Thresholds {
 	var t Thresholds
 	if v.Kind != yaml.MappingNode {
-		p.errf(v.Line, key, "want a mapping of %s, got %s", strings.Join(thresholdsKeys, ", "), kindName(v))
+		p.errf(v.Line, key, "want a mapping of %s, got %s", strings.Join(thresholdsKeys, ", "), yamlnode.KindName(v))
 		return t
 	}
 	m := p.mapping(v, key, thresholdsKeys)
@@ -449,38 +432,9 @@ func closest(s string, candidates []string) string {
 	limit := min(max(len(s)/3, 1), 3)
 	best, out := limit+1, ""
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < best {
+		if d := suggest.EditDistance(s, c); d < best {
 			best, out = d, c
 		}
 	}
 	return out
-}
-
-// editDistance is the optimal-string-alignment distance: Levenshtein plus
-// adjacent transpositions ("porfile").
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20 // keys are short; a long string is not a typo of one
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mfcheck/mfcheck/internal/yamlnode"
 )
 
 // maxFileSize bounds LoadFile: a profile file is a few kilobytes, and a
@@ -165,25 +167,6 @@ func (w *walker) exhausted() bool {
 	return w.over
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "nothing (null)"
-		}
-		return "a single value"
-	}
-	return "something else"
-}
-
 func (w *walker) document(doc *yaml.Node) {
 	root := doc
 	if root.Kind == yaml.DocumentNode {
@@ -193,11 +176,11 @@ func (w *walker) document(doc *yaml.Node) {
 		root = root.Content[0]
 	}
 	root = w.resolve(root)
-	if isNull(root) {
+	if yamlnode.IsNull(root) {
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		w.errf(root.Line, "", "", "want a profile (a mapping) or \"profiles:\" followed by a list, got %s", kindName(root))
+		w.errf(root.Line, "", "", "want a profile (a mapping) or \"profiles:\" followed by a list, got %s", yamlnode.KindName(root))
 		return
 	}
 	var list *yaml.Node
@@ -217,11 +200,11 @@ func (w *walker) document(doc *yaml.Node) {
 			w.errf(k.Line, "", "", "unknown top-level key %q; a file with \"profiles:\" holds nothing else", k.Value)
 		}
 	}
-	if isNull(list) {
+	if yamlnode.IsNull(list) {
 		return
 	}
 	if list.Kind != yaml.SequenceNode {
-		w.errf(list.Line, "", "profiles", "want a list of profiles, got %s", kindName(list))
+		w.errf(list.Line, "", "profiles", "want a list of profiles, got %s", yamlnode.KindName(list))
 		return
 	}
 	for _, item := range list.Content {
@@ -231,7 +214,7 @@ func (w *walker) document(doc *yaml.Node) {
 		item = w.resolve(item)
 		w.count++
 		if item.Kind != yaml.MappingNode {
-			w.errf(item.Line, fmt.Sprintf("#%d", w.count), "", "want a profile (a mapping of keys such as id, name, kind), got %s", kindName(item))
+			w.errf(item.Line, fmt.Sprintf("#%d", w.count), "", "want a profile (a mapping of keys such as id, name, kind), got %s", yamlnode.KindName(item))
 			continue
 		}
 		w.profile(item, w.count, false)
@@ -256,7 +239,7 @@ func (w *walker) profile(m *yaml.Node, index int, topLevel bool) {
 		}
 		k, v := w.resolve(m.Content[i]), w.resolve(m.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			w.errf(k.Line, label, "", "keys must be plain names, got %s", kindName(k))
+			w.errf(k.Line, label, "", "keys must be plain names, got %s", yamlnode.KindName(k))
 			continue
 		}
 		key := k.Value
@@ -278,19 +261,19 @@ func (w *walker) profile(m *yaml.Node, index int, topLevel bool) {
 			continue
 		}
 		keyLine[key] = k.Line
-		if isNull(v) {
+		if yamlnode.IsNull(v) {
 			continue // "key:" with nothing after it, or "key: null": absent
 		}
 		if !spec.list {
 			if v.Kind != yaml.ScalarNode {
-				w.errf(v.Line, label, key, "want a single value, got %s", kindName(v))
+				w.errf(v.Line, label, key, "want a single value, got %s", yamlnode.KindName(v))
 				continue
 			}
 			d.vals[key] = []value{{s: v.Value, line: v.Line}}
 			continue
 		}
 		if v.Kind != yaml.SequenceNode {
-			w.errf(v.Line, label, key, "want a list (e.g. [a, b] or one \"- item\" per line), got %s", kindName(v))
+			w.errf(v.Line, label, key, "want a list (e.g. [a, b] or one \"- item\" per line), got %s", yamlnode.KindName(v))
 			continue
 		}
 		vals := []value{}
@@ -299,8 +282,8 @@ func (w *walker) profile(m *yaml.Node, index int, topLevel bool) {
 				return
 			}
 			item = w.resolve(item)
-			if item.Kind != yaml.ScalarNode || isNull(item) {
-				w.errf(item.Line, label, key, "list items must be single values, got %s", kindName(item))
+			if item.Kind != yaml.ScalarNode || yamlnode.IsNull(item) {
+				w.errf(item.Line, label, key, "list items must be single values, got %s", yamlnode.KindName(item))
 				continue
 			}
 			vals = append(vals, value{s: item.Value, line: item.Line})

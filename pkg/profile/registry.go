@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/mfcheck/mfcheck/internal/suggest"
 )
 
 //go:embed profiles.yaml
@@ -208,7 +210,7 @@ func closest(s string, candidates []string, max int) []string {
 	}
 	best, out := limit+1, []string(nil)
 	for _, c := range candidates {
-		d := editDistance(s, c)
+		d := suggest.EditDistance(s, c)
 		switch {
 		case d < best:
 			best, out = d, []string{c}
@@ -236,34 +238,4 @@ func orList(ss []string) string {
 		return strings.Join(ss, "")
 	}
 	return strings.Join(ss[:len(ss)-1], ", ") + " or " + ss[len(ss)-1]
-}
-
-// editDistance is the optimal-string-alignment distance: Levenshtein plus
-// adjacent transpositions, the commonest typo ("mimecast-ue").
-func editDistance(a, b string) int {
-	if len(a) > 128 || len(b) > 128 {
-		// Ids are short; a long query is not a typo of one.
-		return 1 << 20
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }

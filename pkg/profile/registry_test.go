@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mfcheck/mfcheck/internal/suggest"
 )
 
 // The embedded file must parse: Builtin panics otherwise, and this test is
@@ -288,10 +290,10 @@ func TestWith(t *testing.T) {
 }
 
 func TestEditDistance(t *testing.T) {
-	assert.Equal(t, 0, editDistance("abc", "abc"))
-	assert.Equal(t, 1, editDistance("mimecast-ue", "mimecast-eu"), "a transposition is one edit")
-	assert.Equal(t, 1, editDistance("mimecast-eu1", "mimecast-eu"))
-	assert.Equal(t, 3, editDistance("", "abc"))
+	assert.Equal(t, 0, suggest.EditDistance("abc", "abc"))
+	assert.Equal(t, 1, suggest.EditDistance("mimecast-ue", "mimecast-eu"), "a transposition is one edit")
+	assert.Equal(t, 1, suggest.EditDistance("mimecast-eu1", "mimecast-eu"))
+	assert.Equal(t, 3, suggest.EditDistance("", "abc"))
 	assert.Equal(t, "a, b or c", orList([]string{"a", "b", "c"}))
 	assert.Equal(t, "a or b", orList([]string{"a", "b"}))
 	assert.Equal(t, "a", orList([]string{"a"}))
