@@ -18,6 +18,7 @@ import (
 
 	"github.com/mfcheck/mfcheck/pkg/bulk"
 	"github.com/mfcheck/mfcheck/pkg/check"
+	"github.com/mfcheck/mfcheck/pkg/config"
 	"github.com/mfcheck/mfcheck/pkg/report"
 	"github.com/mfcheck/mfcheck/pkg/resolver"
 )
@@ -30,6 +31,7 @@ type bulkFlags struct {
 	rate        float64
 	cacheSize   int
 	smtp        bool
+	config      string
 }
 
 func (a *app) bulkCommand() *cobra.Command {
@@ -62,9 +64,18 @@ else 3 if any check could not run (including invalid lines and timeouts), else 0
   mfcheck bulk domains.txt --profile mimecast-eu --mode readiness --fail-on warn
   grep -v staging domains.txt | mfcheck bulk - --concurrency 128 --rate 500
   mfcheck bulk domains.txt --shard 0/4 --output junit > shard0.xml   # job 1 of 4`,
-		Args: exactArgs(1, "a file of domains, or - for standard input"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if bf.config != "" {
+				return exactArgs(0, "")(cmd, args) // the domains are the file's
+			}
+			return exactArgs(1, "a file of domains, or - for standard input (or -c FILE)")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runBulk(cmd, args[0], bf)
+			input := ""
+			if len(args) == 1 {
+				input = args[0]
+			}
+			return a.runBulk(cmd, input, bf)
 		},
 	}
 	f := cmd.Flags()
@@ -74,6 +85,7 @@ else 3 if any check could not run (including invalid lines and timeouts), else 0
 	f.Float64Var(&bf.rate, "rate", 0, "at most this many DNS queries per second over the whole run (0 = no limit)")
 	f.IntVar(&bf.cacheSize, "cache-size", bulk.DefaultCacheSize, "DNS answers kept in the shared cache, least recently used dropped first (0 = no bound: memory grows with the list)")
 	f.BoolVar(&bf.smtp, "smtp", false, "also probe each MX host's SMTP, STARTTLS and certificate on port 25 (off in bulk: see above)")
+	f.StringVarP(&bf.config, "config", "c", "", "mfcheck.yaml: check its domains, each with its own settings and suppressions (instead of FILE)")
 	a.addTLSTrustFlags(cmd)
 	return cmd
 }
@@ -120,7 +132,29 @@ func (a *app) runBulk(cmd *cobra.Command, input string, bf bulkFlags) error {
 	}
 
 	var in io.Reader
-	if input == "-" {
+	var fromFile map[string]check.Config
+	var suppress map[string]config.Domain
+	var configPath string
+	if bf.config != "" {
+		// The file's domains, one per line, each with its settings.
+		f, err := config.Load(bf.config, opts.registry)
+		if err != nil {
+			return err
+		}
+		configPath = f.Path
+		fromFile, suppress = map[string]check.Config{}, map[string]config.Domain{}
+		var names strings.Builder
+		for _, d := range f.Domains {
+			c, _, err := a.domainConfig(cmd, opts, f, d, roots)
+			if err != nil {
+				return err
+			}
+			c.SMTP.Skip = !bf.smtp
+			fromFile[d.Name], suppress[d.Name] = c, d
+			names.WriteString(d.Name + "\n")
+		}
+		in = strings.NewReader(names.String())
+	} else if input == "-" {
 		in = cmd.InOrStdin()
 	} else {
 		file, err := os.Open(input)
@@ -153,6 +187,9 @@ func (a *app) runBulk(cmd *cobra.Command, input string, bf bulkFlags) error {
 	}
 	version := versionString()
 	cfg := func(domain string) check.Config {
+		if c, ok := fromFile[domain]; ok {
+			return c
+		}
 		return check.Config{
 			Domain: domain, Mode: a.mode, Profile: opts.profile, Profiles: opts.registry,
 			NSPort: a.nsPort, Trace: a.trace, Version: version,
@@ -163,6 +200,9 @@ func (a *app) runBulk(cmd *cobra.Command, input string, bf bulkFlags) error {
 	var held []*report.Report // junit only: rendered at the end
 	var done, failing, errs atomic.Int64
 	emit := func(r *report.Report) error {
+		if d, ok := suppress[r.Domain]; ok {
+			d.ApplySuppressions(r, time.Now(), configPath)
+		}
 		done.Add(1)
 		if r.Summary.Worst.AtLeast(opts.failOn) {
 			failing.Add(1)

@@ -71,6 +71,19 @@ domains:
 	assert.EqualValues(t, 3, counts["fail"], "spf.gateway-include, spf.ranges-authorized, dmarc.present")
 	assert.Equal(t, 1, r.code)
 
+	// bulk -c: the same domains through the bulk runner, with the
+	// suppressions applied.
+	rb := run(t, "bulk", "-c", cfg, "--resolver", w.Resolver, "--ns-port", strconv.Itoa(w.NSPort))
+	blines := strings.Split(strings.TrimSpace(rb.stdout), "\n")
+	require.Len(t, blines, 2, "bulk -c: %s", rb.stderr)
+	for _, l := range blines {
+		var rep map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &rep))
+		if rep["domain"] == "bypass.test" {
+			assert.EqualValues(t, 2, rep["summary"].(map[string]any)["suppressed"])
+		}
+	}
+
 	// One domain of the file.
 	r = run(t, append(base, "good-gw.test")...)
 	assert.Equal(t, "good-gw.test", decode(t, r).Domain, "one report, for that domain")
