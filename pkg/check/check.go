@@ -110,14 +110,9 @@ type Deps struct {
 // Run checks cfg.Domain and returns the finalized report. It does not fail:
 // what could not be checked appears as findings with status error.
 func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
-	now := time.Now
-	if deps.Now != nil {
-		now = deps.Now
-	}
+	now := deps.clock()
 	start := now()
-	rep := report.New(cfg.Domain, cfg.Mode)
-	rep.StartedAt = start.UTC()
-	rep.Tool = report.Tool{Name: "mfcheck", Version: cfg.Version}
+	rep := newReport(cfg.Domain, cfg.Mode, cfg.Version, start)
 	if cfg.Profile != nil {
 		rep.Profile = cfg.Profile.ID
 	}
@@ -175,17 +170,23 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 	} else {
 		close(spfDone)
 	}
+	// The mail platform (whose DKIM selectors to check and whose endpoint
+	// the bypass test tries) is named by the MX and SPF results; it is
+	// worked out once, by whichever part needs it first.
+	mailbox := sync.OnceValue(func() *profile.Profile {
+		<-mxDone
+		<-spfDone
+		mu.Lock()
+		defer mu.Unlock()
+		return detectMailbox(cfg.Profiles, mxRes, spfSection)
+	})
 	if cfg.Send.any() || modeProbes(cfg) {
 		// Test messages go to the MX hosts the analysis found, and the
 		// bypass test to the mailbox platform that MX and SPF name; the
 		// mode adds its RCPT-only probes (modes.go).
 		wg.Go(func() {
-			<-mxDone
-			<-spfDone
-			mu.Lock()
-			mailbox := detectMailbox(cfg.Profiles, mxRes, spfSection)
-			mu.Unlock()
-			add(modeFindings(ctx, deps.DNS, cfg, mxRes, mailbox, now()))
+			mb := mailbox() // waits for MX and SPF
+			add(modeFindings(ctx, deps.DNS, cfg, mxRes, mb, now()))
 		})
 	}
 	var mxProbe, smartProbe probeResult
@@ -211,14 +212,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		wg.Go(func() {
 			res := policy.Analyze(ctx, deps.DNS, cfg.Domain, policy.Options{
 				Mode: cfg.Mode, Profile: cfg.Profile,
-				MailboxFunc: func() *profile.Profile {
-					<-mxDone
-					<-spfDone
-					mu.Lock()
-					defer mu.Unlock()
-					return detectMailbox(cfg.Profiles, mxRes, spfSection)
-				},
-				Selectors: cfg.Policy.Selectors, Roots: cfg.Roots,
+				MailboxFunc: mailbox,
+				Selectors:   cfg.Policy.Selectors, Roots: cfg.Roots,
 				HTTPSPort: cfg.Policy.HTTPSPort, Now: deps.Now,
 			})
 			add(res.Findings)
@@ -234,8 +229,32 @@ func Run(ctx context.Context, cfg Config, deps Deps) *report.Report {
 		}
 	}
 
+	return finish(rep, start, now, deps.DNS, cfg.Trace)
+}
+
+// clock is the run's time source.
+func (d Deps) clock() func() time.Time {
+	if d.Now != nil {
+		return d.Now
+	}
+	return time.Now
+}
+
+// newReport starts a report the way every kind of run does.
+func newReport(domain, mode, version string, start time.Time) *report.Report {
+	rep := report.New(domain, mode)
+	rep.StartedAt = start.UTC()
+	rep.Tool = report.Tool{Name: "mfcheck", Version: version}
+	return rep
+}
+
+// finish stamps the run's duration and DNS counts (none without a
+// resolver) and finalizes the report.
+func finish(rep *report.Report, start time.Time, now func() time.Time, d DNS, trace bool) *report.Report {
 	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
-	rep.DNS = dnsStats(deps.DNS, cfg.Trace)
+	if d != nil {
+		rep.DNS = dnsStats(d, trace)
+	}
 	rep.Finalize()
 	return rep
 }

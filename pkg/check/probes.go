@@ -354,14 +354,9 @@ type TLSConfig struct {
 // RunTLS probes one host (all its addresses) and returns the finalized
 // report: tls.* findings, DANE for the MX role, and the endpoint rows.
 func RunTLS(ctx context.Context, cfg TLSConfig, deps Deps) *report.Report {
-	now := time.Now
-	if deps.Now != nil {
-		now = deps.Now
-	}
+	now := deps.clock()
 	start := now()
-	rep := report.New(strings.TrimSuffix(cfg.Host.Host, "."), cfg.Mode)
-	rep.StartedAt = start.UTC()
-	rep.Tool = report.Tool{Name: "mfcheck", Version: cfg.Version}
+	rep := newReport(strings.TrimSuffix(cfg.Host.Host, "."), cfg.Mode, cfg.Version, start)
 
 	smtpCfg := cfg.SMTP
 	smtpCfg.Roots = cfg.Roots
@@ -375,9 +370,5 @@ func RunTLS(ctx context.Context, cfg TLSConfig, deps Deps) *report.Report {
 	probes := probeEndpoints(ctx, deps.DNS, smtpCfg, targets)
 	rep.Add(probes.findings...)
 	rep.TLS = probes.endpoints
-
-	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
-	rep.DNS = dnsStats(deps.DNS, cfg.Trace)
-	rep.Finalize()
-	return rep
+	return finish(rep, start, now, deps.DNS, cfg.Trace)
 }

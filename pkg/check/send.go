@@ -202,10 +202,7 @@ type SendRun struct {
 // RunSend sends one test message (or runs the bypass test) and returns the
 // finalized report, named after the recipients' domain.
 func RunSend(ctx context.Context, cfg SendRun, deps Deps) *report.Report {
-	now := time.Now
-	if deps.Now != nil {
-		now = deps.Now
-	}
+	now := deps.clock()
 	start := now()
 	to := cfg.Send.To
 	if cfg.Path == smtpprobe.PathOutbound {
@@ -215,9 +212,7 @@ func RunSend(ctx context.Context, cfg SendRun, deps Deps) *report.Report {
 	if len(to) > 0 {
 		domain = to[0][strings.LastIndexByte(to[0], '@')+1:]
 	}
-	rep := report.New(domain, cfg.Mode)
-	rep.StartedAt = start.UTC()
-	rep.Tool = report.Tool{Name: "mfcheck", Version: cfg.Version}
+	rep := newReport(domain, cfg.Mode, cfg.Version, start)
 
 	smtpCfg := cfg.SMTP
 	smtpCfg.Roots = cfg.Roots
@@ -242,11 +237,7 @@ func RunSend(ctx context.Context, cfg SendRun, deps Deps) *report.Report {
 		run.Send.Bypass, run.Send.BypassHost = true, cfg.Server
 	}
 	rep.Add(sendFindings(ctx, deps.DNS, run, mxRes, nil, now())...)
-
-	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
-	rep.DNS = dnsStats(deps.DNS, cfg.Trace)
-	rep.Finalize()
-	return rep
+	return finish(rep, start, now, deps.DNS, cfg.Trace)
 }
 
 func orPort(p int) int {

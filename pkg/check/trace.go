@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/mail"
 	"strings"
-	"time"
 
 	"github.com/mfcheck/mfcheck/pkg/msgtrace"
 	"github.com/mfcheck/mfcheck/pkg/profile"
@@ -33,10 +32,7 @@ type TraceConfig struct {
 // the trace.* findings and the Received chain. The report is named after
 // the recipient's domain when the To header has one.
 func RunTrace(ctx context.Context, cfg TraceConfig, deps Deps) *report.Report {
-	now := time.Now
-	if deps.Now != nil {
-		now = deps.Now
-	}
+	now := deps.clock()
 	start := now()
 	o := msgtrace.Options{Profile: cfg.Profile, Mailbox: cfg.Mailbox, AuthServID: cfg.AuthServID, Now: deps.Now}
 	if cfg.VerifyDKIM && deps.DNS != nil {
@@ -44,20 +40,13 @@ func RunTrace(ctx context.Context, cfg TraceConfig, deps Deps) *report.Report {
 	}
 	t := msgtrace.Analyze(ctx, cfg.Raw, o)
 
-	rep := report.New(recipientDomain(t.To), cfg.Mode)
-	rep.StartedAt = start.UTC()
-	rep.Tool = report.Tool{Name: "mfcheck", Version: cfg.Version}
+	rep := newReport(recipientDomain(t.To), cfg.Mode, cfg.Version, start)
 	if cfg.Profile != nil {
 		rep.Profile = cfg.Profile.ID
 	}
 	rep.Add(t.Findings...)
 	rep.Trace = t.Report(cfg.Source)
-	rep.DurationMS = float64(now().Sub(start).Microseconds()) / 1000
-	if deps.DNS != nil {
-		rep.DNS = dnsStats(deps.DNS, cfg.Trace)
-	}
-	rep.Finalize()
-	return rep
+	return finish(rep, start, now, deps.DNS, cfg.Trace)
 }
 
 // recipientDomain is the domain of the first address of a To header, or
