@@ -50,7 +50,7 @@ func (a *app) addSendFlags(cmd *cobra.Command) {
 	f.BoolVar(&a.send.insecure, "insecure-skip-verify", false, "accept any certificate where TLS is required (reported in the result)")
 }
 
-// sendConfig validates the send flags. fromDomain is the domain a bypass
+// sendConfig validates the send flags. domain is the domain a bypass
 // recipient must belong to ("" = any).
 func (a *app) sendConfig(domain string) (check.SendConfig, error) {
 	var s check.SendConfig
@@ -263,7 +263,6 @@ func (a *app) runSend(cmd *cobra.Command) error {
 		}
 		server = &hp
 	}
-	domain := ""
 	switch path {
 	case smtpprobe.PathInbound:
 	case smtpprobe.PathOutbound, smtpprobe.PathBypass:
@@ -277,17 +276,16 @@ func (a *app) runSend(cmd *cobra.Command) error {
 		// The outbound recipients are the --to ones here.
 		a.send.outboundTo, a.send.to = a.send.to, nil
 	}
-	s, err := a.sendConfig(domain)
+	// send names no domain of its own: the recipients say where mail goes.
+	s, err := a.sendConfig("")
 	if err != nil {
 		return err
 	}
 	if len(s.To) == 0 && len(s.OutboundTo) == 0 {
 		return errors.New("send needs --to: the recipient of the test message")
 	}
-	if path == smtpprobe.PathInbound {
-		if d := commonDomain(s.To); d == "" {
-			return errors.New("--path inbound sends through one domain's MX hosts: give recipients of one domain")
-		}
+	if path == smtpprobe.PathInbound && commonDomain(s.To) == "" {
+		return errors.New("--path inbound sends through one domain's MX hosts: give recipients of one domain")
 	}
 	if err := validEHLOName(a.tls.ehloName); err != nil {
 		return err
